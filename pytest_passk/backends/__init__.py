@@ -1,0 +1,82 @@
+"""Generation backends turn requests for samples into model outputs; interface and name registry."""
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_passk.options import Settings
+    from pytest_passk.problem import Problem
+
+
+class BackendError(Exception):
+    """The backend cannot produce samples; the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class Request:
+    """Ask for ``n`` more samples of one problem's prompt, rendered in ``style``."""
+
+    problem: Problem
+    n: int
+    style: str
+
+
+class Backend(ABC):
+    """Produces samples. ``generate`` yields each request's texts as soon as they are complete."""
+
+    name: str = "backend"
+    #: Whether samples come from a model and should be kept in the store (a file replay needs not).
+    stores_samples: bool = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def source_key(self) -> str:
+        """Identifies the model and every sampling setting: samples are reused only under the same key."""
+
+    def default_style(self) -> str:
+        """The style used when neither the marker nor ``--passk-style`` chooses one."""
+        return "completion"
+
+    def available(self, problem: Problem) -> int | None:
+        """How many samples exist for ``problem`` without generating (replay), None if unbounded."""
+        return None
+
+    @abstractmethod
+    def generate(self, requests: list[Request]) -> Iterator[tuple[Request, list[str]]]:
+        """Yield ``(request, texts)`` with ``len(texts) == request.n`` as each request completes."""
+
+    def describe(self) -> str:
+        return self.name
+
+    def close(self) -> None:
+        """Release the engine or connections."""
+
+
+_REGISTRY: dict[str, str] = {
+    "replay": "pytest_passk.backends.replay:ReplayBackend",
+    "vllm": "pytest_passk.backends.vllm:VLLMBackend",
+    "openai": "pytest_passk.backends.openai:OpenAIBackend",
+}
+
+
+def get(name: str) -> type[Backend]:
+    try:
+        module, _, attr = _REGISTRY[name].partition(":")
+    except KeyError:
+        raise BackendError(f"unknown backend {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return getattr(importlib.import_module(module), attr)
+
+
+def choose(settings: Settings) -> str:
+    """Which built-in backend the options ask for."""
+    if settings.samples is not None:
+        return "replay"
+    if settings.endpoint:
+        return "openai"
+    return "vllm"

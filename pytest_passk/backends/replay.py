@@ -1,0 +1,76 @@
+"""Replay backend: samples come from a HumanEval-format JSONL file instead of a model."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_passk.backends import Backend, BackendError, Request
+
+if TYPE_CHECKING:
+    from pytest_passk.options import Settings
+    from pytest_passk.problem import Problem
+
+
+def read_samples(path: Path) -> dict[str, list[str]]:
+    """``task_id -> completions`` in file order; one clear error naming the file and line if malformed."""
+    by_task: dict[str, list[str]] = defaultdict(list)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise BackendError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+            if not isinstance(record, dict):
+                raise BackendError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+            task, completion = record.get("task_id"), record.get("completion")
+            if not isinstance(task, str) or not isinstance(completion, str):
+                raise BackendError(
+                    f"{path}:{lineno}: each line needs string fields \"task_id\" and \"completion\", "
+                    f"got {sorted(record)}"
+                )
+            by_task[task].append(completion)
+    return dict(by_task)
+
+
+def write_samples(path: Path, rows: list[tuple[str, str]]) -> None:
+    """Write ``(task_id, completion)`` rows in the HumanEval format, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for task, completion in rows:
+            fh.write(json.dumps({"task_id": task, "completion": completion}) + "\n")
+    tmp.replace(path)
+
+
+class ReplayBackend(Backend):
+    """Every sample of a problem is a line of the file whose ``task_id`` equals the problem's id."""
+
+    name = "replay"
+    stores_samples = False
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        assert settings.samples is not None
+        self.path = settings.samples
+        self.samples = read_samples(self.path)
+
+    def source_key(self) -> str:
+        return "file:" + hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+    def available(self, problem: Problem) -> int:
+        return len(self.samples.get(problem.id, ()))
+
+    def generate(self, requests: list[Request]) -> Iterator[tuple[Request, list[str]]]:
+        for request in requests:
+            yield request, self.samples.get(request.problem.id, [])[: request.n]
+
+    def describe(self) -> str:
+        return f"replay of {self.path}"

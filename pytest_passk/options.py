@@ -1,0 +1,199 @@
+"""Command-line options and ini settings of pytest-passk, parsed once into :class:`Settings`."""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# (flag, ini type, default, help); every flag has the ini twin ``passk_<name>``.
+_OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
+    ("model", "string", None, "model to sample from: a built-in name (smollm2-135m-instruct), a local path or a hub id; "
+     "needs vLLM, or --passk-endpoint for a server", {}),
+    ("endpoint", "string", None, "base URL of an OpenAI-compatible server (e.g. vllm serve) to sample from", {}),
+    ("api-key-env", "string", "OPENAI_API_KEY", "environment variable holding the endpoint's API key", {}),
+    ("samples", "string", None, "re-score saved generations from a HumanEval-format JSONL file "
+     "({\"task_id\", \"completion\"} per line)", {}),
+    ("save-samples", "string", None, "write every evaluated sample to this JSONL file (HumanEval format)", {}),
+    ("style", "string", "auto", "how a sample becomes a program: completion (prompt + completion), chat (the code "
+     "block of the reply) or auto (the marker's style, else chat for models with a chat template, else completion)", {}),
+    ("temperature", "string", "0.8", "sampling temperature", {}),
+    ("top-p", "string", "0.95", "nucleus sampling top-p", {}),
+    ("max-tokens", "string", "512", "maximum tokens per sample", {}),
+    ("seed", "string", None, "sampling seed (per engine on builds without per-request seeds)", {}),
+    ("stop", "linelist", None, "stop sequence (repeatable)", {"action": "append"}),
+    ("vllm-arg", "linelist", None, "extra vllm.LLM engine argument KEY=VALUE (repeatable), "
+     "e.g. tensor_parallel_size=2", {"action": "append"}),
+    ("sandbox", "string", "docker", "where candidates run: docker (isolated containers) or local "
+     "(subprocesses on the host, no isolation: trusted code only)", {}),
+    ("image", "string", "pytest-passk/python:bookworm", "Docker image the sandbox runs; it must hold "
+     "python3 and the suite's own dependencies (scripts/setup-docker.sh builds the default offline)", {}),
+    ("workers", "string", None, "number of sandbox workers (default: number of CPU cores)", {}),
+    ("runs", "string", "2", "runs of each distinct candidate; disagreeing runs mark it flaky", {}),
+    ("timeout", "string", "10", "wall-clock seconds per candidate run (the marker's timeout= wins)", {}),
+    ("memory", "string", "2GiB", "address-space limit per candidate run, e.g. 512MiB, 2GiB", {}),
+    ("flaky", "string", "fail", "how flaky candidates count in pass@k and coverage: fail or pass", {}),
+    ("store", "string", None, "SQLite file keeping samples and verdicts so runs resume "
+     "(default: .pytest_cache/d/passk/store.sqlite; ':memory:' keeps nothing)", {}),
+    ("report", "string", None, "write the results as JSON to this file", {}),
+    ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric (coverage, pass@K) is "
+     "below VALUE (repeatable)", {"action": "append"}),
+]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("passk", "pass@k evaluation of code-generating models")
+    for name, ini_type, default, help_text, extra in _OPTIONS:
+        dest = "passk_" + name.replace("-", "_")
+        shown = f" (default: {default})" if default is not None else ""
+        group.addoption(f"--passk-{name}", dest=dest, default=None, help=help_text + shown, **extra)
+        parser.addini(dest, help=help_text + shown, type=ini_type, default=default)  # type: ignore[arg-type]
+
+
+def _raw(config: pytest.Config, name: str) -> Any:
+    dest = "passk_" + name.replace("-", "_")
+    value = config.getoption(dest)
+    if value is None:
+        value = config.getini(dest)
+    return value if value not in ("", []) else None
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ValueError(text)
+    unit = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return int(float(m.group(1)) * unit)
+
+
+def _bad(option: str, value: Any, fix: str) -> pytest.UsageError:
+    return pytest.UsageError(f"--passk-{option}={value!r} is not valid: {fix}")
+
+
+@dataclass
+class Settings:
+    model: str | None
+    endpoint: str | None
+    api_key_env: str
+    samples: Path | None
+    save_samples: Path | None
+    style: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int | None
+    stop: list[str]
+    vllm_args: dict[str, Any]
+    sandbox: str
+    image: str
+    workers: int
+    runs: int
+    timeout: float
+    memory: int | None
+    flaky_pass: bool
+    store: str | None
+    report: Path | None
+    fail_under: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to evaluate (a model, an endpoint or a samples file)."""
+        return bool(self.model or self.endpoint or self.samples)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        def number(name: str, kind: type, minimum: float, fix: str) -> Any:
+            raw = _raw(config, name)
+            if raw is None:
+                return None
+            try:
+                value = kind(raw)
+            except (TypeError, ValueError):
+                raise _bad(name, raw, fix) from None
+            if not (value >= minimum) or (isinstance(value, float) and not math.isfinite(value)):
+                raise _bad(name, raw, fix)
+            return value
+
+        samples = _raw(config, "samples")
+        if samples is not None:
+            samples = Path(samples)
+            if not samples.is_file():
+                raise _bad("samples", str(samples), "no such file; pass a JSONL file of {\"task_id\", \"completion\"} lines")
+        style = _raw(config, "style") or "auto"
+        if style not in ("auto", "completion", "chat"):
+            raise _bad("style", style, "use auto, completion or chat")
+        sandbox = _raw(config, "sandbox") or "docker"
+        flaky = _raw(config, "flaky") or "fail"
+        if flaky not in ("fail", "pass"):
+            raise _bad("flaky", flaky, "use fail (flaky candidates count as failed) or pass")
+        memory_raw = _raw(config, "memory")
+        memory: int | None = None
+        if memory_raw is not None and str(memory_raw).lower() not in ("none", "0"):
+            try:
+                memory = parse_size(memory_raw)
+            except ValueError:
+                raise _bad("memory", memory_raw, "use a size such as 512MiB or 2GiB, or none") from None
+            if memory < (64 << 20):
+                raise _bad("memory", memory_raw, "use at least 64MiB; Python itself needs some")
+        vllm_args: dict[str, Any] = {}
+        for item in _raw(config, "vllm-arg") or []:
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip().isidentifier():
+                raise _bad("vllm-arg", item, "use KEY=VALUE with a vllm.LLM keyword, e.g. tensor_parallel_size=2")
+            vllm_args[key.strip()] = _literal(value.strip())
+        fail_under: dict[str, float] = {}
+        for item in _raw(config, "fail-under") or []:
+            metric, eq, value = item.partition("=")
+            metric = metric.strip()
+            if not eq or not (metric == "coverage" or re.fullmatch(r"pass@[1-9]\d*", metric)):
+                raise _bad("fail-under", item, "use METRIC=VALUE with METRIC coverage or pass@K, e.g. coverage=0.6")
+            try:
+                bound = float(value)
+            except ValueError:
+                raise _bad("fail-under", item, "VALUE must be a number between 0 and 1") from None
+            if not 0.0 <= bound <= 1.0:
+                raise _bad("fail-under", item, "VALUE must be a number between 0 and 1")
+            fail_under[metric] = bound
+        seed = number("seed", int, -(2**63), "use an integer")
+        save = _raw(config, "save-samples")
+        report = _raw(config, "report")
+        return cls(
+            model=_raw(config, "model"),
+            endpoint=_raw(config, "endpoint"),
+            api_key_env=_raw(config, "api-key-env") or "OPENAI_API_KEY",
+            samples=samples,
+            save_samples=Path(save) if save else None,
+            style=style,
+            temperature=number("temperature", float, 0.0, "use a number >= 0"),
+            top_p=number("top-p", float, 0.0, "use a number in (0, 1]"),
+            max_tokens=number("max-tokens", int, 1, "use a positive integer"),
+            seed=seed,
+            stop=list(_raw(config, "stop") or []),
+            vllm_args=vllm_args,
+            sandbox=sandbox,
+            image=_raw(config, "image") or "pytest-passk/python:bookworm",
+            workers=number("workers", int, 1, "use a positive integer") or (os.cpu_count() or 1),
+            runs=number("runs", int, 1, "use a positive integer"),
+            timeout=number("timeout", float, 0.001, "use a positive number of seconds"),
+            memory=memory,
+            flaky_pass=flaky == "pass",
+            store=_raw(config, "store"),
+            report=Path(report) if report else None,
+            fail_under=fail_under,
+        )
+
+
+def _literal(text: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text

@@ -1,0 +1,156 @@
+"""Turns ``@passk``-marked items into validated :class:`Problem` records."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MARKER = "passk"
+MARKER_SIGNATURE = (
+    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None): "
+    "evaluate a code-generating model on this test by repeated sampling; "
+    "k: int or ints for pass@k, n: samples per problem (default max(k)), "
+    "prompt: str or callable of the test's parameters (default: a 'prompt' parameter, else the docstring), "
+    "id: problem id, str or callable (default: the node id), timeout: seconds per candidate run, "
+    "reference: canonical solution code, min: correct samples needed for the item to pass, "
+    "style: 'completion' (program = prompt + completion) or 'chat' (program = code block of the reply)"
+)
+STYLES = ("completion", "chat")
+_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style")
+
+
+class MarkerError(Exception):
+    """A ``@passk`` marker with an unknown keyword or a bad value."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One evaluation problem: a passk-marked test item and what to ask the model."""
+
+    id: str
+    nodeid: str
+    prompt: str
+    ks: tuple[int, ...]
+    n: int
+    timeout: float | None
+    reference: str | None
+    min_correct: int
+    style: str | None
+    fingerprint: str
+
+    @property
+    def prompt_hash(self) -> str:
+        return hashlib.sha256(self.prompt.encode()).hexdigest()
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise MarkerError(f"passk({name}=...) must be a positive int, got {value!r}")
+    return value
+
+
+def _params(item: pytest.Item) -> dict[str, Any]:
+    callspec = getattr(item, "callspec", None)
+    return dict(callspec.params) if callspec is not None else {}
+
+
+def _call_with_params(name: str, fn: Callable[..., Any], params: dict[str, Any]) -> Any:
+    sig = inspect.signature(fn)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    kwargs = params if accepts_any else {k: v for k, v in params.items() if k in sig.parameters}
+    try:
+        return fn(**kwargs)
+    except TypeError as exc:
+        raise MarkerError(f"passk({name}=<callable>) could not be called with the test's parameters: {exc}") from exc
+
+
+def _fingerprint(item: pytest.Item) -> str:
+    """What a verdict depends on besides the candidate: the test's file and its node id."""
+    h = hashlib.sha256(item.nodeid.encode())
+    path = Path(str(item.path))
+    try:
+        h.update(path.read_bytes())
+    except OSError:
+        pass
+    return h.hexdigest()[:32]
+
+
+def problem_from_item(item: pytest.Item) -> Problem | None:
+    """The item's problem, or None if it is not passk-marked. Raises :class:`MarkerError` on bad markers."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return None
+    if marker.args:
+        raise MarkerError(f"passk takes keyword arguments only, got positional {marker.args!r}")
+    unknown = sorted(set(marker.kwargs) - set(_KEYWORDS))
+    if unknown:
+        raise MarkerError(f"passk got unknown keyword(s) {', '.join(unknown)}; known: {', '.join(_KEYWORDS)}")
+    kw = marker.kwargs
+    params = _params(item)
+
+    raw_k = kw.get("k", 1)
+    ks_in: Sequence[Any] = (raw_k,) if isinstance(raw_k, int) and not isinstance(raw_k, bool) else raw_k
+    if isinstance(ks_in, (str, bytes)) or not isinstance(ks_in, Sequence) or not ks_in:
+        raise MarkerError(f"passk(k=...) must be a positive int or a non-empty sequence of them, got {raw_k!r}")
+    ks = tuple(sorted({_positive_int("k", k) for k in ks_in}))
+    n = _positive_int("n", kw["n"]) if kw.get("n") is not None else max(ks)
+
+    prompt = kw.get("prompt")
+    if callable(prompt):
+        prompt = _call_with_params("prompt", prompt, params)
+    elif prompt is None and "prompt" in params:
+        prompt = params["prompt"]
+    elif prompt is None:
+        doc = getattr(getattr(item, "obj", None), "__doc__", None)
+        prompt = inspect.cleandoc(doc) if doc else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise MarkerError(
+            "passk needs a prompt: pass prompt='...' (or a callable), parametrize an argument named "
+            f"'prompt', or give the test a docstring; got {prompt!r}"
+        )
+
+    pid = kw.get("id")
+    if callable(pid):
+        pid = _call_with_params("id", pid, params)
+    if pid is None:
+        pid = item.nodeid
+    if not isinstance(pid, str) or not pid:
+        raise MarkerError(f"passk(id=...) must be a non-empty str or a callable returning one, got {pid!r}")
+
+    timeout = kw.get("timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise MarkerError(f"passk(timeout=...) must be a positive number of seconds, got {timeout!r}")
+        timeout = float(timeout)
+
+    reference = kw.get("reference")
+    if callable(reference):
+        reference = _call_with_params("reference", reference, params)
+    if reference is not None and not isinstance(reference, str):
+        raise MarkerError(f"passk(reference=...) must be source code as a str, got {type(reference).__name__}")
+
+    min_correct = _positive_int("min", kw.get("min", 1))
+    if min_correct > n:
+        raise MarkerError(f"passk(min={min_correct}) cannot exceed n={n}")
+
+    style = kw.get("style")
+    if style is not None and style not in STYLES:
+        raise MarkerError(f"passk(style=...) must be one of {', '.join(STYLES)}, got {style!r}")
+
+    return Problem(
+        id=pid,
+        nodeid=item.nodeid,
+        prompt=prompt,
+        ks=ks,
+        n=n,
+        timeout=timeout,
+        reference=reference,
+        min_correct=min_correct,
+        style=style,
+        fingerprint=_fingerprint(item),
+    )

@@ -1,0 +1,112 @@
+"""The job/result protocol between the host and a sandbox worker.
+
+A worker is ``python -m pytest_passk.worker``. It speaks newline-delimited JSON on its own stdin
+and stdout; each line is one message ``{"msg": NAME, ...fields}``. The conversation:
+
+    host -> worker   init      {version, args, invocation_dir, nodeids, output_cap, drop_user, clean_tmp}
+    worker -> host   ready     {collected: [nodeid], missing: [nodeid], errors: str, pid: int}
+    host -> worker   job       {id, nodeid, problem_id, index, prompt, text, code, timeout, memory}
+    worker -> host   result    {id, outcome, reason, message, output, duration}
+    ...              (one result per job, in order; the host sends the next job after the result)
+    host -> worker   shutdown  {}
+    worker -> host   fatal     {message}   (the worker cannot go on; it exits after sending this)
+
+``outcome`` is ``"passed"`` or ``"failed"``; ``reason`` is one of :data:`REASONS`. A result is
+``passed`` only when the forked child reported, through a private pipe and with the job's
+one-time nonce, that the test's call phase ran to completion; anything else is a failure.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO
+
+VERSION = 1
+
+#: Why a run failed (or ``"passed"``).
+REASONS = (
+    "passed",     # the call phase of the test completed
+    "assertion",  # the test raised AssertionError
+    "error",      # the test or the candidate raised another exception
+    "setup",      # the test's setup failed, the call never ran
+    "skipped",    # the test skipped or xfailed itself: not evidence of a pass
+    "exit",       # the child exited (sys.exit/os._exit/...) before reporting
+    "timeout",    # wall-clock limit reached; the child and all it started were killed
+    "memory",     # the memory limit was hit
+    "crash",      # the child (or its container) died from a signal
+    "malformed",  # the child's report was unreadable or forged
+    "duplicate",  # more than one report for one run
+    "no-samples", # (problem-level) there was nothing to run
+)
+
+
+class ProtocolError(Exception):
+    """A peer sent something that is not a message of this protocol."""
+
+
+def encode(msg: str, **fields: Any) -> bytes:
+    return json.dumps({"msg": msg, **fields}, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> tuple[str, dict[str, Any]]:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"not JSON: {line[:200]!r}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("msg"), str):
+        raise ProtocolError(f"not a message: {line[:200]!r}")
+    name = data.pop("msg")
+    return name, data
+
+
+def send(stream: BinaryIO, msg: str, **fields: Any) -> None:
+    stream.write(encode(msg, **fields))
+    stream.flush()
+
+
+@dataclass
+class Job:
+    """One run of one candidate through one test item."""
+
+    id: int
+    nodeid: str
+    problem_id: str
+    index: int
+    prompt: str
+    text: str
+    code: str
+    timeout: float
+    memory: int | None = None
+
+    def message(self) -> bytes:
+        return encode("job", **asdict(self))
+
+
+@dataclass
+class RunResult:
+    """The verdict of one run."""
+
+    id: int
+    outcome: str
+    reason: str
+    message: str = ""
+    output: str = ""
+    duration: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    @classmethod
+    def failure(cls, job_id: int, reason: str, message: str) -> RunResult:
+        return cls(id=job_id, outcome="failed", reason=reason, message=message)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> RunResult:
+        known = {k: fields[k] for k in ("id", "outcome", "reason", "message", "output", "duration") if k in fields}
+        if known.get("outcome") not in ("passed", "failed") or known.get("reason") not in REASONS:
+            raise ProtocolError(f"bad result: {fields!r:.200}")
+        if (known["outcome"] == "passed") != (known["reason"] == "passed"):
+            raise ProtocolError(f"inconsistent result: {fields!r:.200}")
+        return cls(**known)

@@ -1,0 +1,91 @@
+"""Sandboxes run candidate jobs in workers; this module holds their interface and name registry."""
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pytest_passk.protocol import Job, RunResult
+
+
+class SandboxError(Exception):
+    """The sandbox cannot run candidates; the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class SandboxSettings:
+    """What every sandbox needs to know about a run."""
+
+    workers: int
+    invocation_dir: str
+    rootdir: str
+    pytest_args: list[str] = field(default_factory=list)
+    output_cap: int = 16384
+    image: str | None = None
+    memory: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class Sandbox(ABC):
+    """Runs jobs through test items in workers. Jobs may be submitted while results are read."""
+
+    name: ClassVar[str]
+    #: Whether candidate code is kept away from the host; the summary says so when it is not.
+    isolates: ClassVar[bool]
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def start(self, nodeids: list[str]) -> None:
+        """Bring up the workers, each having collected ``nodeids``; raise :class:`SandboxError`."""
+
+    @abstractmethod
+    def submit(self, job: Job) -> None:
+        """Queue one job."""
+
+    @property
+    @abstractmethod
+    def pending(self) -> int:
+        """Jobs submitted whose result has not been taken yet."""
+
+    @abstractmethod
+    def next_result(self, timeout: float) -> RunResult | None:
+        """The next finished job's result, or None if none finished within ``timeout`` seconds."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the workers and remove whatever the sandbox created."""
+
+    def describe(self) -> str:
+        return self.name
+
+
+_REGISTRY: dict[str, str] = {
+    "local": "pytest_passk.sandbox.local:LocalSandbox",
+    "docker": "pytest_passk.sandbox.docker:DockerSandbox",
+}
+
+
+def register(name: str, target: str | type[Sandbox]) -> None:
+    """Make a sandbox available as ``--passk-sandbox=name`` (``"module:Class"`` or the class)."""
+    _REGISTRY[name] = target  # type: ignore[assignment]
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[Sandbox]:
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise SandboxError(
+            f"unknown sandbox {name!r}; known: {', '.join(names())} "
+            "(a plugin can add one with the pytest_passk_sandbox hook)"
+        ) from None
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return target

@@ -1,0 +1,252 @@
+"""A pool of long-lived worker processes fed from one job queue; the base of every process sandbox.
+
+A subclass says how to start one worker (a local subprocess, a container); the pool does the
+handshake, hands out jobs, watches for workers that hang or die, replaces them, and retries the
+job that was in flight once before failing it with reason ``crash``.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import select
+import subprocess
+import threading
+import time
+from abc import abstractmethod
+from typing import Any
+
+from pytest_passk import protocol
+from pytest_passk.protocol import Job, RunResult
+from pytest_passk.sandbox import Sandbox, SandboxError
+
+#: Seconds a worker may take beyond a job's own timeout before the host gives up on it.
+GRACE = 15.0
+START_TIMEOUT = 120.0
+
+
+class _Connection:
+    """One worker process: line-framed protocol over its stdin/stdout, stderr kept for diagnostics."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], label: str) -> None:
+        self.proc = proc
+        self.label = label
+        self._buf = bytearray()
+        self._stderr: collections.deque[bytes] = collections.deque(maxlen=64)
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in iter(self.proc.stderr.readline, b""):
+            self._stderr.append(line[:2000])
+
+    def stderr_tail(self) -> str:
+        return b"".join(self._stderr).decode(errors="replace")[-4000:]
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def recv(self, timeout: float) -> tuple[str, dict[str, Any]] | None:
+        """The next message, or None on EOF or timeout."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, _, rest = bytes(self._buf).partition(b"\n")
+        self._buf = bytearray(rest)
+        return protocol.decode(line)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+
+class WorkerPool(Sandbox):
+    """Runs ``settings.workers`` workers; subclasses implement :meth:`spawn`."""
+
+    retries = 1
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._results: queue.Queue[RunResult] = queue.Queue()
+        self._pending = 0
+        self._threads: list[threading.Thread] = []
+        self._connections: dict[int, _Connection] = {}
+        self._nodeids: list[str] = []
+        self._closed = False
+        self.replaced = 0  #: workers replaced after dying
+
+    @abstractmethod
+    def spawn(self, index: int) -> subprocess.Popen[bytes]:
+        """Start worker ``index``: a process running ``python -m pytest_passk.worker`` on pipes."""
+
+    def init_fields(self) -> dict[str, Any]:
+        """Fields of the ``init`` message; subclasses add theirs (e.g. ``drop_user``)."""
+        s = self.settings
+        return {
+            "version": protocol.VERSION, "args": s.pytest_args, "invocation_dir": s.invocation_dir,
+            "rootdir": s.rootdir, "nodeids": self._nodeids, "output_cap": s.output_cap,
+        }
+
+    def start(self, nodeids: list[str]) -> None:
+        self._nodeids = list(nodeids)
+        errors: list[BaseException] = []
+
+        def boot(i: int) -> None:
+            try:
+                self._connections[i] = self._connect(i)
+            except BaseException as exc:  # reported below, from the main thread
+                errors.append(exc)
+
+        boots = [threading.Thread(target=boot, args=(i,)) for i in range(self.settings.workers)]
+        for t in boots:
+            t.start()
+        for t in boots:
+            t.join()
+        if errors:
+            self.close()
+            raise errors[0] if isinstance(errors[0], SandboxError) else SandboxError(str(errors[0]))
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._serve, args=(i,), name=f"passk-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _connect(self, index: int) -> _Connection:
+        proc = self.spawn(index)
+        conn = _Connection(proc, f"{self.name} worker {index}")
+        try:
+            conn.send(protocol.encode("init", **self.init_fields()))
+            msg = conn.recv(START_TIMEOUT)
+        except OSError:
+            msg = None
+        if msg is None:
+            conn.kill()
+            raise SandboxError(f"{conn.label} did not start; its stderr:\n{conn.stderr_tail() or '(empty)'}")
+        name, fields = msg
+        if name == "fatal":
+            conn.kill()
+            raise SandboxError(f"{conn.label} failed to start: {fields.get('message')}")
+        if name != "ready":
+            conn.kill()
+            raise SandboxError(f"{conn.label} sent {name!r} instead of ready")
+        if fields.get("missing"):
+            conn.kill()
+            missing = ", ".join(fields["missing"][:5])
+            raise SandboxError(
+                f"{conn.label} could not collect {len(fields['missing'])} test(s) ({missing}); "
+                f"collection errors inside the sandbox:\n{fields.get('errors') or '(none reported)'}"
+            )
+        return conn
+
+    def _serve(self, index: int) -> None:
+        conn = self._connections[index]
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                try:
+                    conn.send(protocol.encode("shutdown"))
+                except OSError:
+                    pass
+                return
+            result: RunResult | None = None
+            attempts = 0
+            while result is None:
+                result = self._run_one(conn, job)
+                if result is not None:
+                    break
+                # The worker hung or died with the job in flight: replace it, retry once.
+                tail = conn.stderr_tail()
+                conn.kill()
+                attempts += 1
+                if attempts > self.retries or self._closed:
+                    result = RunResult.failure(job.id, "crash", f"the sandbox worker died running this job twice\n{tail[-500:]}")
+                    break
+                try:
+                    conn = self._connections[index] = self._connect(index)
+                    self.replaced += 1
+                except SandboxError as exc:
+                    result = RunResult.failure(job.id, "crash", f"the sandbox worker could not be replaced: {exc}")
+                    self._results.put(result)
+                    self._drain_as_crashed(str(exc))
+                    return
+            self._results.put(result)
+
+    def _run_one(self, conn: _Connection, job: Job) -> RunResult | None:
+        try:
+            conn.send(job.message())
+            msg = conn.recv(job.timeout + GRACE)
+        except (OSError, protocol.ProtocolError):
+            return None
+        if msg is None:
+            return None
+        name, fields = msg
+        if name != "result" or fields.get("id") != job.id:
+            return None
+        try:
+            return RunResult.from_fields(fields)
+        except protocol.ProtocolError:
+            return RunResult.failure(job.id, "malformed", "the worker sent an unreadable result")
+
+    def _drain_as_crashed(self, why: str) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is None:
+                self._jobs.put(None)
+                return
+            self._results.put(RunResult.failure(job.id, "crash", why))
+
+    def submit(self, job: Job) -> None:
+        self._pending += 1
+        self._jobs.put(job)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def next_result(self, timeout: float) -> RunResult | None:
+        try:
+            result = self._results.get(timeout=timeout)
+        except queue.Empty:
+            if self._pending and not any(t.is_alive() for t in self._threads):
+                raise SandboxError(f"all {self.name} workers stopped with {self._pending} job(s) unfinished") from None
+            return None
+        self._pending -= 1
+        return result
+
+    def close(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=5)
+        for conn in list(self._connections.values()):
+            conn.kill()
+        self._connections.clear()
+        self._threads.clear()

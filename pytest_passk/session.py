@@ -1,0 +1,97 @@
+"""Wires one pytest session to an :class:`~pytest_passk.evaluation.Evaluation` and its outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_passk import report
+from pytest_passk.backends import Backend, BackendError, choose, get as get_backend
+from pytest_passk.evaluation import Evaluation, SuiteResult
+from pytest_passk.options import Settings
+from pytest_passk.problem import Problem
+from pytest_passk.sandbox import Sandbox, SandboxError, SandboxSettings, get as get_sandbox
+from pytest_passk.store import Store, StoreError
+
+
+def store_path(config: pytest.Config, settings: Settings) -> str:
+    if settings.store:
+        return settings.store
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return ":memory:"
+    return str(Path(cache.mkdir("passk")) / "store.sqlite")
+
+
+def make_backend(config: pytest.Config, settings: Settings) -> Backend:
+    backend = config.hook.pytest_passk_backend(config=config, settings=settings)
+    if backend is None:
+        backend = get_backend(choose(settings))(settings)
+    return backend
+
+
+def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
+    cls = config.hook.pytest_passk_sandbox(config=config, name=settings.sandbox) or get_sandbox(settings.sandbox)
+    args: list[str] = []
+    if config.inipath is not None:
+        args += ["-c", str(config.inipath)]
+    return cls(SandboxSettings(
+        workers=settings.workers,
+        invocation_dir=str(config.invocation_params.dir),
+        rootdir=str(config.rootpath),
+        pytest_args=args,
+        image=settings.image,
+        memory=settings.memory,
+    ))
+
+
+def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem]) -> SuiteResult:
+    """Run the whole evaluation; configuration and environment problems stop the run with one message."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        if terminal is not None:
+            terminal.write_line(line)
+
+    try:
+        store = Store(store_path(config, settings))
+        backend = make_backend(config, settings)
+        if settings.sandbox not in ("local", "docker") and config.hook.pytest_passk_sandbox(
+                config=config, name=settings.sandbox) is None:
+            get_sandbox(settings.sandbox)  # unknown name: fail before generating anything
+        evaluation = Evaluation(settings, problems, backend, lambda: make_sandbox(config, settings), store,
+                                progress=report.ProgressPrinter(write))
+        try:
+            suite = evaluation.run()
+        finally:
+            store.close()
+    except (SandboxError, BackendError, StoreError) as exc:
+        raise pytest.UsageError(f"passk: {exc}") from None
+    if settings.save_samples is not None:
+        from pytest_passk.backends.replay import write_samples
+
+        write_samples(settings.save_samples, [(p.problem.id, t) for p in suite.problems for t in p.texts])
+    gate = report.gate_failures(suite, settings.fail_under)
+    config.stash[_gate_key()] = gate
+    xml = _junit(config)
+    if xml is not None:
+        for name, value in report.suite_metrics(suite).items():
+            xml.add_global_property(f"passk.{name}" if not name.startswith("pass@") else name, value)
+    if settings.report is not None:
+        report.write_json(settings.report, suite, gate)
+    config.hook.pytest_passk_suite_result(config=config, suite=suite)
+    return suite
+
+
+def _gate_key() -> pytest.StashKey[list[str]]:
+    from pytest_passk.plugin import gate_key
+
+    return gate_key
+
+
+def _junit(config: pytest.Config) -> object | None:
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - very old pytest
+        return None
+    return config.stash.get(xml_key, None)

@@ -1,0 +1,61 @@
+"""Pure statistics: unbiased pass@k, coverage, flakiness and confidence intervals."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased estimator ``1 - C(n-c, k) / C(n, k)`` in the numerically stable product form.
+
+    NaN when ``n < k``: there are not enough samples to say anything about k.
+    """
+    if n < 0 or c < 0 or k < 1 or c > n:
+        raise ValueError(f"need 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if n < k:
+        return math.nan
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float:
+    """Mean pass@k over problems given ``(n, c)`` pairs; NaN if any problem has ``n < k`` or none."""
+    values = [pass_at_k(n, c, k) for n, c in counts]
+    if not values or any(math.isnan(v) for v in values):
+        return math.nan
+    return float(np.mean(values))
+
+
+def coverage(counts: Sequence[tuple[int, int]]) -> float:
+    """Fraction of problems with at least one correct sample (problems with no sample count as unsolved)."""
+    if not counts:
+        return math.nan
+    return sum(1 for _, c in counts if c > 0) / len(counts)
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion (used for coverage)."""
+    if total == 0:
+        return (math.nan, math.nan)
+    p = successes / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def is_flaky(verdicts: Sequence[bool]) -> bool:
+    """A candidate is flaky when its runs disagree."""
+    return len(set(verdicts)) > 1
+
+
+def candidate_passed(verdicts: Sequence[bool], flaky_counts_as_pass: bool = False) -> bool:
+    """Final verdict of one candidate from its runs: all runs pass, or any if flaky ones count."""
+    if not verdicts:
+        return False
+    if all(verdicts):
+        return True
+    return flaky_counts_as_pass and any(verdicts)

@@ -1,0 +1,132 @@
+"""The SQLite store: every sample and every verdict, committed as it arrives, so runs resume."""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from pytest_passk.protocol import RunResult
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    source      TEXT NOT NULL,    -- model and sampling settings
+    prompt_hash TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    problem_id  TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    created     REAL NOT NULL,
+    PRIMARY KEY (source, prompt_hash, idx)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    code_hash   TEXT NOT NULL,    -- the program that ran
+    run_key     TEXT NOT NULL,    -- the test's source fingerprint and the limits it ran under
+    run         INTEGER NOT NULL, -- 0 .. runs-1
+    outcome     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    output      TEXT NOT NULL,
+    duration    REAL NOT NULL,
+    created     REAL NOT NULL,
+    PRIMARY KEY (code_hash, run_key, run)
+);
+"""
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()[:32]
+
+
+class StoreError(Exception):
+    """The store file cannot be used."""
+
+
+class Store:
+    """Samples keyed by (source, prompt, index); verdicts keyed by (program, test, run number)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Autocommit: each sample batch and each verdict is its own transaction, durable on return.
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.executescript(_SCHEMA)
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use {self.path} as the passk store: {exc}; pass another --passk-store") from exc
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has store schema {row[0]}, this pytest-passk uses {SCHEMA_VERSION}; "
+                             "delete it or pass another --passk-store")
+
+    # -- samples -----------------------------------------------------------------------------
+
+    def samples(self, source: str, prompt_hash: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT text FROM samples WHERE source=? AND prompt_hash=? ORDER BY idx", (source, prompt_hash)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def add_samples(self, source: str, prompt_hash: str, problem_id: str, texts: Iterable[str]) -> None:
+        """Append samples after those already stored for this (source, prompt), in one transaction."""
+        now = time.time()
+        with self._transaction():
+            (start,) = self.db.execute(
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM samples WHERE source=? AND prompt_hash=?",
+                (source, prompt_hash),
+            ).fetchone()
+            self.db.executemany(
+                "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+                [(source, prompt_hash, start + i, problem_id, t, now) for i, t in enumerate(texts)],
+            )
+
+    # -- verdicts ----------------------------------------------------------------------------
+
+    def runs(self, run_key: str) -> dict[tuple[str, int], RunResult]:
+        """Every stored verdict under ``run_key``: ``(code_hash, run) -> result``."""
+        rows = self.db.execute(
+            "SELECT code_hash, run, outcome, reason, message, output, duration FROM runs WHERE run_key=?",
+            (run_key,),
+        ).fetchall()
+        return {
+            (h, run): RunResult(id=-1, outcome=o, reason=r, message=m, output=out, duration=d)
+            for h, run, o, r, m, out, d in rows
+        }
+
+    def add_run(self, code: str, run_key: str, run: int, result: RunResult) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (code, run_key, run, result.outcome, result.reason, result.message, result.output,
+             result.duration, time.time()),
+        )
+
+    def counts(self) -> tuple[int, int]:
+        (s,) = self.db.execute("SELECT COUNT(*) FROM samples").fetchone()
+        (r,) = self.db.execute("SELECT COUNT(*) FROM runs").fetchone()
+        return s, r
+
+    def _transaction(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return _Commit(self.db)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _Commit:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
