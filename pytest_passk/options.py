@@ -30,8 +30,9 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "e.g. tensor_parallel_size=2", {"action": "append"}),
     ("sandbox", "string", "docker", "where candidates run: docker (isolated containers) or local "
      "(subprocesses on the host, no isolation: trusted code only)", {}),
-    ("image", "string", "pytest-passk/python:bookworm", "Docker image the sandbox runs; it must hold "
-     "python3 and the suite's own dependencies (scripts/setup-docker.sh builds the default offline)", {}),
+    ("image", "string", "auto", "Docker image the sandbox runs; it must hold python3 and the suite's own "
+     "dependencies. auto: pytest-passk/python:bookworm if present (scripts/setup-docker.sh builds it offline), "
+     "else the official python:X.Y-slim of this Python", {}),
     ("workers", "string", None, "number of sandbox workers (default: number of CPU cores)", {}),
     ("runs", "string", "2", "runs of each distinct candidate; disagreeing runs mark it flaky", {}),
     ("timeout", "string", "10", "wall-clock seconds per candidate run (the marker's timeout= wins)", {}),
@@ -178,7 +179,7 @@ class Settings:
             stop=list(_raw(config, "stop") or []),
             vllm_args=vllm_args,
             sandbox=sandbox,
-            image=_raw(config, "image") or "pytest-passk/python:bookworm",
+            image=_raw(config, "image") or "auto",
             workers=number("workers", int, 1, "use a positive integer") or (os.cpu_count() or 1),
             runs=number("runs", int, 1, "use a positive integer"),
             timeout=number("timeout", float, 0.001, "use a positive number of seconds"),

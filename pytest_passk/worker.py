@@ -58,6 +58,11 @@ class WorkerPlugin:
         drop = init.get("drop_user")
         self.drop_user: tuple[int, int] | None = (int(drop[0]), int(drop[1])) if drop else None
         self.clean_tmp = bool(init.get("clean_tmp", False))
+        # Inside a container the worker owns the PID namespace: every process but PID 1 and the
+        # worker itself belongs to the last run and is killed after it.
+        self.sole_tenant = bool(init.get("sole_tenant", False))
+        self.posture: dict[str, Any] | None = None
+        self._tmp_baseline = {d: set(_listdir(d)) for d in _SCRATCH} if self.clean_tmp else {}
 
     # -- pytest hooks -------------------------------------------------------------------------
 
@@ -85,7 +90,8 @@ class WorkerPlugin:
         missing = [n for n in wanted if n not in items]
         protocol.send(
             self.proto_out, "ready", collected=[n for n in wanted if n in items], missing=missing,
-            errors="\n".join(self.collect_errors), pid=os.getpid(),
+            errors="\n".join(self.collect_errors), pid=os.getpid(), posture=self.posture,
+            python=list(sys.version_info[:3]),
         )
         self._serve(items)
         return True
@@ -281,8 +287,9 @@ class WorkerPlugin:
         """Kill and reap every process the run left behind, however it detached itself."""
         _kill_group(pid)
         deadline = time.monotonic() + 5
+        me = os.getpid()
         while time.monotonic() < deadline:
-            children = _children_of(os.getpid())
+            children = _all_but(me) if self.sole_tenant else _children_of(me)
             for child in children:
                 _kill_group(child)
                 try:
@@ -298,11 +305,8 @@ class WorkerPlugin:
                 time.sleep(0.001)
 
     def _clean_tmp(self) -> None:
-        """Remove what a run left in /tmp (inside a container only: /tmp is the container's own tmpfs)."""
-        try:
-            if not os.listdir("/tmp"):
-                return
-        except OSError:
+        """Remove what a run left in scratch space (inside a container only: there it is a private tmpfs)."""
+        if not any(set(_listdir(d)) - self._tmp_baseline[d] for d in _SCRATCH):
             return
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -311,18 +315,105 @@ class WorkerPlugin:
                     os.setgroups([])
                     os.setgid(self.drop_user[1])
                     os.setuid(self.drop_user[0])
-                for name in os.listdir("/tmp"):
-                    p = os.path.join("/tmp", name)
-                    if os.path.isdir(p) and not os.path.islink(p):
-                        shutil.rmtree(p, ignore_errors=True)
-                    else:
-                        try:
-                            os.unlink(p)
-                        except OSError:
-                            pass
+                for d in _SCRATCH:
+                    for name in set(_listdir(d)) - self._tmp_baseline[d]:
+                        p = os.path.join(d, name)
+                        if os.path.isdir(p) and not os.path.islink(p):
+                            shutil.rmtree(p, ignore_errors=True)
+                        else:
+                            try:
+                                os.unlink(p)
+                            except OSError:
+                                pass
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
+
+
+_SCRATCH = ("/tmp", "/dev/shm")
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _all_but(me: int) -> list[int]:
+    """Every live process in the (container's) PID namespace except PID 1 and ``me``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in (1, me):
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            if stat[stat.rfind(b")") + 2:][:1] != b"Z":
+                found.append(int(entry))
+    return found
+
+
+def check_posture(drop_user: tuple[int, int] | None) -> dict[str, Any]:
+    """What a candidate process would find around it: run in a forked child with the candidate's user."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(r)
+            if drop_user is not None:
+                os.setgroups([])
+                os.setgid(drop_user[1])
+                os.setuid(drop_user[0])
+            os.write(w, json.dumps(_posture_facts()).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else {"error": "posture probe died"}
+
+
+def _posture_facts() -> dict[str, Any]:  # pragma: no cover - runs in the child
+    facts: dict[str, Any] = {"uid": os.getuid(), "euid": os.geteuid()}
+    status = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    facts["cap_eff"] = status.get("CapEff")
+    facts["cap_prm"] = status.get("CapPrm")
+    facts["no_new_privs"] = status.get("NoNewPrivs")
+    with open("/proc/net/dev") as fh:
+        facts["interfaces"] = sorted(line.split(":")[0].strip() for line in fh.readlines()[2:])
+    try:
+        with open("/usr/.passk-probe", "w"):
+            pass
+        facts["root_writable"] = True
+        os.unlink("/usr/.passk-probe")
+    except OSError:
+        facts["root_writable"] = False
+    facts["pids_max"] = _first_readable(["/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"])
+    facts["memory_max"] = _first_readable(["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"])
+    facts["nofile"] = list(resource.getrlimit(resource.RLIMIT_NOFILE))
+    facts["fsize"] = list(resource.getrlimit(resource.RLIMIT_FSIZE))
+    facts["docker_socket"] = os.path.exists("/var/run/docker.sock") or os.path.exists("/run/docker.sock")
+    facts["env"] = sorted(os.environ)
+    return facts
+
+
+def _first_readable(paths: list[str]) -> str | None:
+    for path in paths:
+        try:
+            with open(path) as fh:
+                return fh.read().strip()
+        except OSError:
+            continue
+    return None
 
 
 def _reason_for(exc: BaseException) -> str:
@@ -411,6 +502,8 @@ def main() -> int:
             "--rootdir", rootdir, "-W", "ignore::pytest.PytestAssertRewriteWarning",
         ] + [os.path.join(rootdir, f) for f in files]
         plugin = WorkerPlugin(init, proto_in, proto_out)
+        if init.get("posture"):
+            plugin.posture = check_posture(plugin.drop_user)
         pytest.main(args, plugins=[plugin])
     except Exception as exc:  # anything here means no job can run: tell the host once, clearly
         protocol.send(proto_out, "fatal", message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")

@@ -32,6 +32,7 @@ class _Connection:
         self.proc = proc
         self.label = label
         self._buf = bytearray()
+        self.ready: dict[str, Any] = {}  #: the worker's ready message
         self._stderr: collections.deque[bytes] = collections.deque(maxlen=64)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
@@ -160,6 +161,7 @@ class WorkerPool(Sandbox):
                 f"{conn.label} could not collect {len(fields['missing'])} test(s) ({missing}); "
                 f"collection errors inside the sandbox:\n{fields.get('errors') or '(none reported)'}"
             )
+        conn.ready = fields
         return conn
 
     def _serve(self, index: int) -> None:

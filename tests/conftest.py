@@ -1,0 +1,80 @@
+"""Shared helpers for the project's own tests: a pytester-based runner for passk suites."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+#: Every end-to-end run uses the local sandbox (Docker is tested elsewhere) and keeps nothing.
+LOCAL = ("--passk-sandbox=local", "--passk-store=:memory:", "--passk-workers=2", "-p", "no:randomly")
+
+
+def write_samples(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
+    """Write ``(task_id, completion)`` rows as a HumanEval-format samples file."""
+    path.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))
+    return path
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:].split()[0] != b"Z"
+
+
+class PasskRun:
+    """Runs pytester with a samples file and the local sandbox, and reads the JSON report back."""
+
+    def __init__(self, pytester: pytest.Pytester) -> None:
+        self.pytester = pytester
+
+    def __call__(self, samples: Sequence[tuple[str, str]] | None = None, *args: str,
+                 subprocess: bool = False, store: str | None = None, report: bool = True,
+                 ) -> pytest.RunResult:
+        argv = [a for a in LOCAL if not (store and a.startswith("--passk-store"))]
+        if store:
+            argv.append(f"--passk-store={store}")
+        if samples is not None:
+            argv.append(f"--passk-samples={write_samples(self.pytester.path / 'samples.jsonl', samples)}")
+        report_path = self.pytester.path / "report.json"
+        if report_path.exists():
+            report_path.unlink()
+        if report:
+            argv.append(f"--passk-report={report_path}")
+        run = self.pytester.runpytest_subprocess if subprocess else self.pytester.runpytest
+        result = run(*argv, *args)
+        result.report = json.loads(report_path.read_text()) if report_path.exists() else None  # type: ignore[attr-defined]
+        return result
+
+
+@pytest.fixture
+def passk_run(pytester: pytest.Pytester) -> PasskRun:
+    return PasskRun(pytester)
+
+
+def problem(report: dict[str, Any], pid: str) -> dict[str, Any]:
+    """The JSON record of problem ``pid``."""
+    matches = [p for p in report["problems"] if p["id"] == pid]
+    assert len(matches) == 1, f"{pid!r} not in {[p['id'] for p in report['problems']]}"
+    return matches[0]
+
+
+@pytest.fixture(autouse=True)
+def _no_host_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Local workers inherit the environment; keep the runs independent of the developer's shell.
+    for name in list(os.environ):
+        if name.startswith("PASSK_") or name == "PYTEST_ADDOPTS":
+            monkeypatch.delenv(name, raising=False)
