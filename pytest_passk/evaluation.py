@@ -100,6 +100,11 @@ def run_key(problem: Problem, settings: Settings, timeout: float) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def prompt_key(problem: Problem, style: str) -> str:
+    """Samples are kept per prompt and per style: a chat-rendered prompt is another question."""
+    return hashlib.sha256(f"{style}\0{problem.prompt}".encode()).hexdigest()
+
+
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -133,7 +138,7 @@ class Evaluation:
         requests: list[Request] = []
         for p in self.problems:
             res = results[p.id]
-            have = self.store.samples(source, p.prompt_hash) if self.backend.stores_samples else []
+            have = self.store.samples(source, prompt_key(p, res.style)) if self.backend.stores_samples else []
             res.texts = have[: p.n]
             available = self.backend.available(p)
             want = p.n if available is None else available
@@ -224,7 +229,8 @@ class Evaluation:
                         request, texts = item
                         res = results[request.problem.id]
                         if self.backend.stores_samples:
-                            self.store.add_samples(source, request.problem.prompt_hash, request.problem.id, texts)
+                            self.store.add_samples(source, prompt_key(request.problem, request.style),
+                                                   request.problem.id, texts)
                         start = len(res.texts)
                         res.texts.extend(texts)
                         suite.generated += len(texts)

@@ -16,6 +16,7 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "needs vLLM, or --passk-endpoint for a server", {}),
     ("endpoint", "string", None, "base URL of an OpenAI-compatible server (e.g. vllm serve) to sample from", {}),
     ("api-key-env", "string", "OPENAI_API_KEY", "environment variable holding the endpoint's API key", {}),
+    ("concurrency", "string", "8", "requests in flight at once to --passk-endpoint", {}),
     ("samples", "string", None, "re-score saved generations from a HumanEval-format JSONL file "
      "({\"task_id\", \"completion\"} per line)", {}),
     ("save-samples", "string", None, "write every evaluated sample to this JSONL file (HumanEval format)", {}),
@@ -83,6 +84,7 @@ class Settings:
     model: str | None
     endpoint: str | None
     api_key_env: str
+    concurrency: int
     samples: Path | None
     save_samples: Path | None
     style: str
@@ -169,6 +171,7 @@ class Settings:
             model=_raw(config, "model"),
             endpoint=_raw(config, "endpoint"),
             api_key_env=_raw(config, "api-key-env") or "OPENAI_API_KEY",
+            concurrency=number("concurrency", int, 1, "use a positive integer"),
             samples=samples,
             save_samples=Path(save) if save else None,
             style=style,

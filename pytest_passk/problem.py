@@ -43,10 +43,6 @@ class Problem:
     style: str | None
     fingerprint: str
 
-    @property
-    def prompt_hash(self) -> str:
-        return hashlib.sha256(self.prompt.encode()).hexdigest()
-
 
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

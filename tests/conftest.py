@@ -12,7 +12,9 @@ import pytest
 pytest_plugins = ["pytester"]
 
 #: Every end-to-end run uses the local sandbox (Docker is tested elsewhere) and keeps nothing.
-LOCAL = ("--passk-sandbox=local", "--passk-store=:memory:", "--passk-workers=2", "-p", "no:randomly")
+LOCAL = ("--passk-sandbox=local", "--passk-store=:memory:", "--passk-workers=2")
+#: Unrelated plugins that may be installed; they slow every inner run and sandbox worker down.
+_QUIET = "-p no:randomly -p no:hypothesispytest -p no:benchmark -p no:xdist"
 
 
 def write_samples(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
@@ -72,9 +74,11 @@ def problem(report: dict[str, Any], pid: str) -> dict[str, Any]:
     return matches[0]
 
 
-@pytest.fixture(autouse=True)
-def _no_host_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Local workers inherit the environment; keep the runs independent of the developer's shell.
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # Local workers inherit the environment: PYTEST_ADDOPTS reaches the inner run and its workers.
+    monkeypatch.setenv("PYTEST_ADDOPTS", _QUIET)
     for name in list(os.environ):
-        if name.startswith("PASSK_") or name == "PYTEST_ADDOPTS":
+        if name.startswith("PASSK_"):
             monkeypatch.delenv(name, raising=False)
+    return pytester

