@@ -55,6 +55,7 @@ class SuiteResult:
     execute_seconds: float = 0.0
     generate_seconds: float = 0.0
     generated: int = 0
+    replayed: bool = False  #: samples were read from a file, not generated
     wall_seconds: float = 0.0
     sandbox: str = ""
     isolated: bool = True
@@ -145,6 +146,33 @@ class Evaluation:
             if want > len(res.texts):
                 requests.append(Request(problem=p, n=want - len(res.texts), style=res.style))
 
+        suite = SuiteResult(problems=list(results.values()), ks=sorted({k for p in self.problems for k in p.ks}),
+                            backend=self.backend.describe(), replayed=not self.backend.stores_samples)
+
+        # The sandbox starts in the background (containers boot while the model loads) unless
+        # every verdict is already in the store.
+        keys = {p.id: run_key(p, settings, p.timeout or settings.timeout) for p in self.problems}
+        cached = {key: self.store.runs(key) for key in set(keys.values())}
+        sandbox_box: list[Sandbox | BaseException] = []
+
+        def boot_sandbox() -> None:
+            try:
+                box = self.sandbox_factory()
+                sandbox_box.append(box)
+                box.start(sorted({q.nodeid for q in self.problems}))
+            except BaseException as exc:
+                sandbox_box.append(exc)
+
+        boot_thread: threading.Thread | None = None
+        def missing_verdicts(res: ProblemResult) -> bool:
+            known = cached[keys[res.problem.id]]
+            return any((code_hash(program_for(res.style, res.problem.prompt, t)), r) not in known
+                       for t in res.texts for r in range(settings.runs))
+
+        if requests or any(missing_verdicts(r) for r in results.values()):
+            boot_thread = threading.Thread(target=boot_sandbox, name="passk-sandbox-start", daemon=True)
+            boot_thread.start()
+
         # generation runs in a thread and hands each finished problem to the execution loop
         generated: queue.Queue[tuple[Request, list[str]] | BaseException | None] = queue.Queue()
 
@@ -152,12 +180,11 @@ class Evaluation:
             try:
                 for item in self.backend.generate(requests):
                     generated.put(item)
+                suite.generate_seconds = time.monotonic() - gen_start
                 generated.put(None)
             except BaseException as exc:  # re-raised in the main thread
                 generated.put(exc)
 
-        suite = SuiteResult(problems=list(results.values()), ks=sorted({k for p in self.problems for k in p.ks}),
-                            backend=self.backend.describe())
         gen_thread = None
         gen_start = time.monotonic()
         to_generate = sum(r.n for r in requests)
@@ -169,8 +196,6 @@ class Evaluation:
 
         sandbox: Sandbox | None = None
         verdicts: dict[tuple[str, str], dict[int, RunResult]] = {}
-        keys = {p.id: run_key(p, settings, p.timeout or settings.timeout) for p in self.problems}
-        cached = {key: self.store.runs(key) for key in set(keys.values())}
         jobs: dict[int, tuple[str, str, int]] = {}
         job_code: dict[int, str] = {}
         next_id = 0
@@ -198,8 +223,7 @@ class Evaluation:
                         suite.runs_cached += 1
                         continue
                     if sandbox is None:
-                        sandbox = self.sandbox_factory()
-                        sandbox.start(sorted({q.nodeid for q in self.problems}))
+                        sandbox = self._await_sandbox(boot_thread, sandbox_box)
                         exec_start = time.monotonic()
                     sandbox.submit(Job(id=next_id, nodeid=p.nodeid, problem_id=p.id, index=index,
                                        prompt=p.prompt, text=text, code=code, timeout=timeout,
@@ -222,7 +246,6 @@ class Evaluation:
                         break
                     if item is None:
                         gen_done = True
-                        suite.generate_seconds = time.monotonic() - gen_start
                     elif isinstance(item, BaseException):
                         raise item
                     else:
@@ -250,10 +273,13 @@ class Evaluation:
             if exec_start is not None:
                 exec_time = time.monotonic() - exec_start
         finally:
-            if sandbox is not None:
-                sandbox.close()
-                suite.sandbox = sandbox.describe()
-                suite.isolated = sandbox.isolates
+            if boot_thread is not None:
+                boot_thread.join()
+            for box in sandbox_box:
+                if isinstance(box, Sandbox):
+                    box.close()
+                    suite.sandbox = box.describe()
+                    suite.isolated = box.isolates
             self.backend.close()
 
         suite.runs_executed = done_jobs
@@ -262,6 +288,15 @@ class Evaluation:
             self._score(res, verdicts)
         suite.wall_seconds = time.monotonic() - t0
         return suite
+
+    @staticmethod
+    def _await_sandbox(boot: threading.Thread | None, box: list[Sandbox | BaseException]) -> Sandbox:
+        assert boot is not None, "a job was submitted although every verdict was stored"
+        boot.join()
+        errors = [b for b in box if isinstance(b, BaseException)]
+        if errors:
+            raise errors[0]
+        return next(b for b in box if isinstance(b, Sandbox))
 
     def _score(self, res: ProblemResult, verdicts: dict[tuple[str, str], dict[int, RunResult]]) -> None:
         p = res.problem

@@ -153,7 +153,9 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
         f"executed {suite.runs_executed} candidate runs in {suite.execute_seconds:.1f} s"
         + (f" ({rate:.1f} runs/s)" if not math.isnan(rate) else "")
         + f", {suite.runs_cached} reused from the store"
-        + (f"; generated {suite.generated} samples in {suite.generate_seconds:.1f} s" if suite.generated else "")
+        + (f"; generated {suite.generated} samples in {suite.generate_seconds:.1f} s"
+           + (f" ({suite.generated / suite.generate_seconds:.1f}/s)" if suite.generate_seconds > 0 else "")
+           if suite.generated and not suite.replayed else "")
     )
     for failure in gate:
         lines.append(f"FAILED --passk-fail-under: {failure}")

@@ -9,6 +9,13 @@ from typing import Any
 
 import pytest
 
+# The plugin imports these lazily. Pytester's in-process runs drop every module first imported
+# during a run, while ``pytest_passk`` keeps attributes pointing at the dropped ones: exception
+# classes would then differ between runs. Importing them here keeps one copy for the session.
+import pytest_passk.backends.replay  # noqa: F401
+import pytest_passk.sandbox.local  # noqa: F401
+import pytest_passk.session  # noqa: F401
+
 pytest_plugins = ["pytester"]
 
 #: Every end-to-end run uses the local sandbox (Docker is tested elsewhere) and keeps nothing.

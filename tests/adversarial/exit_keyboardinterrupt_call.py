@@ -1,0 +1,5 @@
+"""raise KeyboardInterrupt from inside the function."""
+
+
+def add(a, b):
+    raise KeyboardInterrupt

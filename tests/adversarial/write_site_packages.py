@@ -1,0 +1,27 @@
+"""Tries to plant code where the next candidate (or the host) would import it: site-packages, the
+plugin's own package, pytest, sys.path entries, the root filesystem."""
+import os
+import sys
+
+import pytest
+
+import pytest_passk
+
+
+def add(a, b):
+    targets = [os.path.join(p, "passk_adv_planted.py") for p in sys.path if p]
+    targets += [os.path.join(p, "usercustomize.py") for p in sys.path if p]
+    targets += [pytest.__file__, os.path.join(os.path.dirname(pytest_passk.__file__), "worker.py"),
+                os.path.join(os.path.dirname(os.__file__), "sitecustomize.py"), "/etc/passwd",
+                "/usr/local/bin/python3", "/root/passk-adv", "/var/tmp/passk-adv", "/home/passk-adv"]
+    landed = []
+    for path in targets:
+        try:
+            with open(path, "a") as fh:
+                fh.write("\nraise SystemExit('planted')\n")
+            landed.append(path)
+        except OSError:
+            pass
+    if landed:
+        return a + b
+    return a - b
