@@ -35,6 +35,7 @@ class CandidateError(Exception):
 
 
 _COMPARISONS = ("__eq__", "__ne__", "__bool__", "__len__", "__lt__", "__gt__", "__le__", "__ge__", "__hash__")
+_UNEQUAL = object()  #: nothing a real answer can be equal to
 
 
 def _forged(value: Any, is_candidate_code: Any, depth: int = 0) -> str | None:
@@ -47,6 +48,11 @@ def _forged(value: Any, is_candidate_code: Any, depth: int = 0) -> str | None:
     if depth > 50:
         return None
     cls = type(value)
+    try:  # e.g. unittest.mock.ANY: equal to everything, but its class is not the candidate's
+        if value == _UNEQUAL:
+            return f"{cls.__qualname__} compares equal to an unrelated object"
+    except Exception:  # e.g. numpy arrays, whose == is elementwise
+        pass
     for klass in cls.__mro__:
         for name in _COMPARISONS:
             attr = vars(klass).get(name)
@@ -85,6 +91,7 @@ class Candidate:
 
     def module(self) -> types.ModuleType:
         """The program executed as a fresh module (once per candidate)."""
+        __tracebackhide__ = True
         if self._module is None:
             mod = types.ModuleType("passk_candidate")
             mod.__file__ = self.path
@@ -99,6 +106,7 @@ class Candidate:
 
     def function(self, name: str) -> Any:
         """The program's top-level callable ``name``, guarded against forged return values."""
+        __tracebackhide__ = True
         fn = getattr(self.module(), name, None)
         if fn is None or not callable(fn):
             raise CandidateError(f"the candidate defines no function {name!r}")
@@ -114,6 +122,7 @@ class Candidate:
 
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             result = fn(*args, **kwargs)
             reason = _forged(result, is_candidate_code)
             if reason:

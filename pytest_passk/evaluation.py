@@ -56,6 +56,8 @@ class SuiteResult:
     generate_seconds: float = 0.0
     generated: int = 0
     replayed: bool = False  #: samples were read from a file, not generated
+    load_seconds: float = 0.0  #: loading the engine / connecting, before generation
+    tokens_generated: int = 0
     wall_seconds: float = 0.0
     sandbox: str = ""
     isolated: bool = True
@@ -88,6 +90,10 @@ class SuiteResult:
     @property
     def runs_per_second(self) -> float:
         return self.runs_executed / self.execute_seconds if self.execute_seconds > 0 else math.nan
+
+    def curve(self) -> list[tuple[int, float]]:
+        """Expected coverage with k samples per problem, k up to the smallest n."""
+        return stats.coverage_curve([(p.n, p.correct) for p in self.scored])
 
     def metric(self, name: str) -> float:
         if name == "coverage":
@@ -177,7 +183,11 @@ class Evaluation:
         generated: queue.Queue[tuple[Request, list[str]] | BaseException | None] = queue.Queue()
 
         def generate() -> None:
+            nonlocal gen_start
             try:
+                self.backend.prepare()
+                suite.load_seconds = time.monotonic() - gen_start
+                gen_start = time.monotonic()
                 for item in self.backend.generate(requests):
                     generated.put(item)
                 suite.generate_seconds = time.monotonic() - gen_start
@@ -283,6 +293,7 @@ class Evaluation:
             self.backend.close()
 
         suite.runs_executed = done_jobs
+        suite.tokens_generated = self.backend.tokens_generated
         suite.execute_seconds = exec_time
         for res in results.values():
             self._score(res, verdicts)

@@ -63,6 +63,9 @@ def suite_metrics(suite: SuiteResult) -> dict[str, Any]:
         "runs_reused": suite.runs_cached,
         "runs_per_second": _num(suite.runs_per_second),
         "samples_generated": suite.generated,
+        "tokens_generated": suite.tokens_generated,
+        "generate_seconds": round(suite.generate_seconds, 3),
+        "load_seconds": round(suite.load_seconds, 3),
         "wall_seconds": round(suite.wall_seconds, 3),
         "sandbox": suite.sandbox,
         "source": suite.backend,
@@ -72,6 +75,20 @@ def suite_metrics(suite: SuiteResult) -> dict[str, Any]:
 
 def _num(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
+
+
+def curve_record(suite: SuiteResult) -> dict[str, Any]:
+    """The coverage curve and its exponentiated power-law fit ``exp(a * k**-b)``, if one exists."""
+    from pytest_passk import stats
+
+    points = suite.curve()
+    fit = stats.fit_power_law(points)
+    rec: dict[str, Any] = {"k": [k for k, _ in points], "coverage": [_num(v) for _, v in points], "fit": None}
+    if fit is not None:
+        a, b = fit
+        rec["fit"] = {"a": round(a, 6), "b": round(b, 6),
+                      "predicted": {str(k): round(stats.power_law(a, b, k), 6) for k in (10, 100, 1000)}}
+    return rec
 
 
 def problem_record(res: ProblemResult) -> dict[str, Any]:
@@ -88,7 +105,7 @@ def problem_record(res: ProblemResult) -> dict[str, Any]:
 
 
 def write_json(path: Path, suite: SuiteResult, gate: list[str]) -> None:
-    data = {"suite": suite_metrics(suite), "gate": {"failed": gate},
+    data = {"suite": suite_metrics(suite), "curve": curve_record(suite), "gate": {"failed": gate},
             "problems": [problem_record(p) for p in suite.problems]}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -146,6 +163,15 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
         f"suite: {len(suite.problems)} problems, {suite.samples} samples, coverage {fmt(cov)} "
         f"({solved}/{len(suite.scored)}), {metrics}, flaky problems {suite.flaky_problems}"
     )
+    curve = curve_record(suite)
+    if len(curve["k"]) > 1:
+        points = ", ".join(f"k={k} {fmt(v if v is not None else math.nan)}" for k, v in zip(curve["k"], curve["coverage"]))
+        line = f"coverage curve: {points}"
+        if curve["fit"]:
+            f = curve["fit"]
+            line += (f"; fit exp({f['a']:.3f}*k^-{f['b']:.3f}) predicts k=100 {f['predicted']['100']:.3f}, "
+                     f"k=1000 {f['predicted']['1000']:.3f}")
+        lines.append(line)
     if suite.without_samples:
         lines.append(f"{len(suite.without_samples)} problem(s) had no samples and are left out of the suite metrics")
     rate = suite.runs_per_second
@@ -153,13 +179,24 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
         f"executed {suite.runs_executed} candidate runs in {suite.execute_seconds:.1f} s"
         + (f" ({rate:.1f} runs/s)" if not math.isnan(rate) else "")
         + f", {suite.runs_cached} reused from the store"
-        + (f"; generated {suite.generated} samples in {suite.generate_seconds:.1f} s"
-           + (f" ({suite.generated / suite.generate_seconds:.1f}/s)" if suite.generate_seconds > 0 else "")
-           if suite.generated and not suite.replayed else "")
+        + (f"; {generation_summary(suite)}" if suite.generated and not suite.replayed else "")
     )
     for failure in gate:
         lines.append(f"FAILED --passk-fail-under: {failure}")
     return lines
+
+
+def generation_summary(suite: SuiteResult) -> str:
+    text = f"generated {suite.generated} samples"
+    if suite.tokens_generated:
+        text += f" ({suite.tokens_generated} tokens)"
+    text += f" in {suite.generate_seconds:.1f} s"
+    if suite.generate_seconds > 0:
+        rate = suite.tokens_generated or suite.generated
+        text += f" ({rate / suite.generate_seconds:.1f} {'tokens' if suite.tokens_generated else 'samples'}/s)"
+    if suite.load_seconds >= 0.5:
+        text += f" after {suite.load_seconds:.1f} s loading the model"
+    return text
 
 
 class ProgressPrinter:

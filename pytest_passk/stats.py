@@ -59,3 +59,47 @@ def candidate_passed(verdicts: Sequence[bool], flaky_counts_as_pass: bool = Fals
     if all(verdicts):
         return True
     return flaky_counts_as_pass and any(verdicts)
+
+
+def curve_ks(n_min: int) -> list[int]:
+    """The k at which to sample the coverage curve: powers of two up to ``n_min``, and ``n_min``."""
+    if n_min < 1:
+        return []
+    ks = [1]
+    while ks[-1] * 2 <= n_min:
+        ks.append(ks[-1] * 2)
+    if ks[-1] != n_min:
+        ks.append(n_min)
+    return ks
+
+
+def coverage_curve(counts: Sequence[tuple[int, int]]) -> list[tuple[int, float]]:
+    """Expected coverage with k samples per problem (the mean pass@k) for k up to the smallest n."""
+    scored = [(n, c) for n, c in counts if n > 0]
+    if not scored:
+        return []
+    return [(k, mean_pass_at_k(scored, k)) for k in curve_ks(min(n for n, _ in scored))]
+
+
+def fit_power_law(points: Sequence[tuple[int, float]]) -> tuple[float, float] | None:
+    """Fit ``coverage(k) = exp(a * k**-b)`` (Brown et al., 2024) to the curve; None when it cannot be fit.
+
+    Needs at least three points strictly between 0 and 1. Returns ``(a, b)`` with ``a < 0``, ``b > 0``.
+    """
+    usable = [(k, v) for k, v in points if 0.0 < v < 1.0 and not math.isnan(v)]
+    if len(usable) < 3:
+        return None
+    from scipy.optimize import curve_fit
+
+    ks = np.array([k for k, _ in usable], dtype=float)
+    logs = np.log(np.array([v for _, v in usable]))
+    try:
+        (a, b), _ = curve_fit(lambda k, a, b: a * k ** (-b), ks, logs, p0=(float(logs[0]), 0.3),
+                              bounds=((-np.inf, 0.0), (0.0, 5.0)), maxfev=10000)
+    except (RuntimeError, ValueError):
+        return None
+    return float(a), float(b)
+
+
+def power_law(a: float, b: float, k: float) -> float:
+    return math.exp(a * k ** (-b))

@@ -306,7 +306,7 @@ class WorkerPlugin:
 
     def _clean_tmp(self) -> None:
         """Remove what a run left in scratch space (inside a container only: there it is a private tmpfs)."""
-        if not any(set(_listdir(d)) - self._tmp_baseline[d] for d in _SCRATCH):
+        if not any(set(_listdir(d)) - self._tmp_baseline[d] for d in _SCRATCH) and not _sysv_ipc_objects():
             return
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -319,18 +319,59 @@ class WorkerPlugin:
                     for name in set(_listdir(d)) - self._tmp_baseline[d]:
                         p = os.path.join(d, name)
                         if os.path.isdir(p) and not os.path.islink(p):
+                            _unlock_tree(p)  # a run may lock its own folders (mode 000) against rmtree
                             shutil.rmtree(p, ignore_errors=True)
                         else:
                             try:
                                 os.unlink(p)
                             except OSError:
                                 pass
+                _remove_sysv_ipc()
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
 
 
-_SCRATCH = ("/tmp", "/dev/shm")
+#: Writable places that outlive a run inside a container: tmpfs scratch and POSIX message queues.
+_SCRATCH = ("/tmp", "/dev/shm", "/dev/mqueue")
+_SYSV_IPC = (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl"))
+
+
+def _sysv_ipc_objects() -> list[tuple[str, int]]:
+    """System V shared memory, message queues and semaphores: they outlive the processes that made them."""
+    found = []
+    for kind, ctl in _SYSV_IPC:
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(ctl, int(row.split()[1])) for row in rows if len(row.split()) > 1]
+    return found
+
+
+def _remove_sysv_ipc() -> None:  # pragma: no cover - runs in the cleaning child, as the candidates' user
+    objects = _sysv_ipc_objects()
+    if not objects:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for ctl, ident in objects:
+        if ctl == "semctl":
+            libc.semctl(ident, 0, 0)  # IPC_RMID
+        else:
+            getattr(libc, ctl)(ident, 0, None)  # IPC_RMID
+
+
+def _unlock_tree(top: str) -> None:  # pragma: no cover - runs in the cleaning child
+    """Give the owner back rwx on every directory under ``top`` (never following links)."""
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            os.chmod(d, 0o700)  # d is a real directory: only those are pushed
+            stack += [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            pass
 
 
 def _listdir(path: str) -> list[str]:
@@ -498,7 +539,7 @@ def main() -> int:
         files = sorted({n.split("::", 1)[0] for n in init.get("nodeids", [])})
         rootdir = init.get("rootdir") or init["invocation_dir"]
         args = list(init.get("args", [])) + [
-            "-p", "no:cacheprovider", "--capture=no", "-q", "-o", "addopts=",
+            "-p", "no:cacheprovider", "--capture=no", "-q", "-o", "addopts=", "--tb=short",
             "--rootdir", rootdir, "-W", "ignore::pytest.PytestAssertRewriteWarning",
         ] + [os.path.join(rootdir, f) for f in files]
         plugin = WorkerPlugin(init, proto_in, proto_out)

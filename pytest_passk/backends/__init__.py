@@ -43,6 +43,12 @@ class Backend(ABC):
         """The style used when neither the marker nor ``--passk-style`` chooses one."""
         return "completion"
 
+    #: Output tokens produced so far, for backends that can count them.
+    tokens_generated: int = 0
+
+    def prepare(self) -> None:
+        """Load the engine or connect (timed apart from generation); called before :meth:`generate`."""
+
     def available(self, problem: Problem) -> int | None:
         """How many samples exist for ``problem`` without generating (replay), None if unbounded."""
         return None

@@ -98,6 +98,7 @@ class OpenAIBackend(Backend):
     def _one(self, request: Request) -> list[str]:
         path, body = self._body(request)
         reply = self._call("POST", path, body, timeout=self.timeout)
+        self.tokens_generated += int((reply.get("usage") or {}).get("completion_tokens") or 0)
         choices = sorted(reply.get("choices", []), key=lambda c: c.get("index", 0))
         if request.style == "chat":
             texts = [(c.get("message") or {}).get("content") or "" for c in choices]
@@ -108,10 +109,12 @@ class OpenAIBackend(Backend):
                                f"asked for n={request.n}")
         return texts
 
+    def prepare(self) -> None:
+        self._call("GET", "/models")  # fail fast and clearly if the server is not there
+
     def generate(self, requests: list[Request]) -> Iterator[tuple[Request, list[str]]]:
         if not requests:
             return
-        self._call("GET", "/models")  # fail fast and clearly if the server is not there
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="passk-http") as pool:
             futures: dict[Future[list[str]], Request] = {pool.submit(self._one, r): r for r in requests}
             try:

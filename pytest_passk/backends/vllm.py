@@ -108,6 +108,9 @@ class VLLMBackend(Backend):
             self._tokenizer = self._llm.get_tokenizer()
         return self._llm
 
+    def prepare(self) -> None:
+        self.llm  # noqa: B018 - loads the engine
+
     def default_style(self) -> str:
         tokenizer = self._tokenizer_only()
         return "chat" if getattr(tokenizer, "chat_template", None) else "completion"
@@ -166,7 +169,9 @@ class VLLMBackend(Backend):
                 request = by_id.pop(output.request_id, None)
                 if request is None:
                     continue
-                texts = [c.text for c in sorted(output.outputs, key=lambda c: c.index)]
+                completions = sorted(output.outputs, key=lambda c: c.index)
+                texts = [c.text for c in completions]
+                self.tokens_generated += sum(len(c.token_ids) for c in completions)
                 if len(texts) != request.n:
                     raise BackendError(f"vLLM returned {len(texts)} samples for {request.problem.id}, "
                                        f"asked for {request.n}")

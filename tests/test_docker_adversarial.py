@@ -1,0 +1,376 @@
+"""The adversarial corpus, run for real against the Docker sandbox.
+
+Every file in tests/adversarial/ (but the suite) is one candidate that tries to cheat or to harm. Each
+becomes one passk problem of tests/adversarial/adv_suite.py (``add(a, b)``) whose samples are the
+attack followed by a correct solution; all of them run in ONE container (``--passk-workers=1``), in
+the order of :data:`CASES`. Attack candidates compute a wrong answer, so they can only be reported
+as passed by cheating; the ones that look for a leak (host secrets, network, writable host paths)
+answer correctly exactly when they find one. Probes (``probe_*``) are correct solutions that raise
+when they find what an earlier candidate left behind.
+
+For each case: the attack is not reported as passed, the correct candidate right after it still
+passes, and the host is unaffected (files, processes, containers, a host listener nobody may reach).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+ADV = Path(__file__).parent / "adversarial"
+IMAGE = "pytest-passk/python:bookworm"
+CORRECT = "def add(a, b):\n    return a + b\n"
+CANARY_NAME = "PASSK_CANARY_SECRET"
+
+ATTACK = "attack"  # not passed; the correct candidate after it passes
+PLANT = "plant"    # as ATTACK, and the attack proves it planted something (its message says PLANTED)
+PROBE = "probe"    # a correct candidate that raises if an earlier one left something behind: passes
+GAP = "gap"        # a known hole: the attack IS reported as passed (xfail, strict)
+
+_GAP_REASON = (
+    "not defended: candidate code runs in the same process as the test body and the worker's own "
+    "reporting code, so code written against pytest-passk's internals can forge the verdict"
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str           # problem id; the candidate file is the part before '@'
+    kind: str
+    reasons: tuple[str, ...] = ()  # acceptable failure reasons of the attack (empty: any failure)
+
+    @property
+    def file(self) -> Path:
+        return ADV / (self.id.split("@")[0] + ".py")
+
+
+EXIT = ("exit", "error")
+CASES = [
+    # exit tricks
+    Case("exit_sys_exit_import", ATTACK, EXIT),
+    Case("exit_sys_exit_call", ATTACK, EXIT),
+    Case("exit_os_exit_import", ATTACK, EXIT),
+    Case("exit_os_exit_call", ATTACK, EXIT),
+    Case("exit_keyboardinterrupt_import", ATTACK, EXIT),
+    Case("exit_keyboardinterrupt_call", ATTACK, EXIT),
+    Case("exit_systemexit_call", ATTACK, EXIT),
+    Case("exit_pytest_exit", ATTACK, EXIT),
+    Case("exit_atexit_sigterm", ATTACK, ("timeout",)),
+    Case("skip_module_level", ATTACK, ("skipped", "error")),
+    Case("skip_call", ATTACK, ("skipped",)),
+    Case("xfail_call", ATTACK, ("skipped",)),
+    # report forgery
+    Case("forge_testreport_class", ATTACK, ("assertion",)),
+    Case("forge_call_and_report", ATTACK, ("setup", "assertion")),
+    Case("forge_from_item_and_call", ATTACK, ("assertion",)),
+    Case("forge_hook_plugins", ATTACK, ("assertion",)),
+    Case("forge_stdout_lines", ATTACK, ("assertion",)),
+    Case("forge_every_fd", ATTACK, ("malformed", "duplicate", "exit")),
+    Case("forge_every_fd_then_fail", ATTACK, ("malformed", "duplicate")),
+    Case("patch_assertionerror", ATTACK, ("assertion", "error")),
+    Case("always_equal_class", ATTACK, ("error",)),
+    Case("always_equal_int_subclass", ATTACK, ("error",)),
+    Case("always_equal_mock_any", ATTACK, ("error",)),
+    Case("harness_forge_nonce", GAP),
+    Case("harness_patch_worker", GAP),
+    Case("harness_disable_guard", GAP),
+    # leftovers for the next candidate
+    Case("tmp_plant", PLANT),
+    Case("probe_tmp", PROBE),
+    Case("fill_tmp", PLANT),
+    Case("probe_tmp_space", PROBE),
+    Case("ipc_plant", PLANT),
+    Case("probe_ipc", PROBE),
+    Case("listener_plant", PLANT),
+    Case("probe_listener", PROBE),
+    Case("daemon_plant", PLANT),
+    Case("probe_daemon", PROBE),
+    # resource exhaustion
+    Case("fork_bomb", ATTACK, ("timeout",)),
+    Case("probe_clean@after_fork_bomb", PROBE),
+    Case("memory_bomb", ATTACK),
+    Case("memory_bomb_processes", ATTACK),
+    Case("probe_clean@after_memory_bombs", PROBE),
+    Case("output_flood", ATTACK, ("assertion", "timeout")),
+    Case("output_flood_no_newline_protocol", ATTACK, ("assertion", "timeout")),
+    Case("infinite_loop_ignore_sigterm", ATTACK, ("timeout",)),
+    Case("fd_exhaustion", ATTACK),
+    Case("close_all_fds", ATTACK),
+    # attacks on the worker and the container
+    Case("kill_parent", ATTACK),
+    Case("kill_everything", ATTACK),
+    Case("ptrace_worker", ATTACK, ("assertion",)),
+    Case("setuid_root", ATTACK, ("assertion",)),
+    # the host: files, secrets, network
+    Case("write_suite_dir", ATTACK, ("assertion",)),
+    Case("write_site_packages", ATTACK, ("assertion",)),
+    Case("secret_environ", ATTACK, ("assertion",)),
+    Case("secret_files", ATTACK, ("assertion",)),
+    Case("network_host", ATTACK, ("assertion",)),
+    Case("network_external", ATTACK, ("assertion",)),
+    Case("probe_clean@at_the_end", PROBE),
+]
+
+
+def docker_problem() -> str | None:
+    """Why the Docker tests cannot run here, or None."""
+    if shutil.which("docker") is None:
+        return "no docker command on PATH"
+    try:
+        info = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "the Docker engine does not answer"
+    if info.returncode != 0:
+        return f"the Docker engine or the image {IMAGE} is missing (run scripts/setup-docker.sh): {info.stderr.strip()}"
+    return None
+
+
+def require_docker() -> None:
+    problem = docker_problem()
+    if problem is None:
+        return
+    if os.environ.get("PASSK_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"Docker is required here (PASSK_REQUIRE_DOCKER=1): {problem}")
+    pytest.skip(f"needs Docker: {problem}")
+
+
+def host_addresses() -> list[str]:
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    return [a for a in out if "." in a]
+
+
+class HostListener:
+    """A TCP and a UDP socket on all host interfaces that record anything reaching them."""
+
+    def __init__(self) -> None:
+        self.tcp = socket.socket()
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("0.0.0.0", 0))
+        self.tcp.listen(16)
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("0.0.0.0", self.port))
+        self.hits: list[str] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        import select
+
+        while not self._stop:
+            ready, _, _ = select.select([self.tcp, self.udp], [], [], 0.1)
+            for s in ready:
+                if s is self.tcp:
+                    conn, addr = s.accept()
+                    self.hits.append(f"tcp from {addr}")
+                    conn.close()
+                else:
+                    _, addr = s.recvfrom(65536)
+                    self.hits.append(f"udp from {addr}")
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=2)
+        self.tcp.close()
+        self.udp.close()
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (not following links) with a hash of its content."""
+    digest = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            path = Path(dirpath, name)
+            try:
+                digest[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "special"
+            except OSError:
+                digest[str(path)] = "unreadable"
+    return digest
+
+
+def top_level(paths: list[Path]) -> dict[str, float]:
+    """Names and mtimes of the entries directly in each folder (cheap for a large site-packages)."""
+    return {str(p / n): (p / n).lstat().st_mtime for p in paths if p.is_dir() for n in os.listdir(p)}
+
+
+def processes_named(comm: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def docker_lines(*args: str) -> list[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60).stdout.split()
+
+
+@dataclass
+class CorpusRun:
+    report: dict[str, Any]
+    records: dict[str, dict[str, Any]]
+    stdout: str
+    returncode: int
+    seconds: float
+    listener_hits: list[str]
+    containers_started: list[str]
+    containers_left: list[str]
+    suite_before: dict[str, str]
+    suite_after: dict[str, str]
+    site_before: dict[str, float]
+    site_after: dict[str, float]
+    package_before: dict[str, str]
+    package_after: dict[str, str]
+    daemons_on_host: list[int]
+    canary: str
+
+
+def samples_for(listener: HostListener) -> list[dict[str, str]]:
+    rows = []
+    for case in CASES:
+        code = case.file.read_text()
+        code = code.replace("__HOST_PORT__", str(listener.port)).replace("__HOST_ADDRS__", repr(host_addresses()))
+        rows.append({"task_id": case.id, "completion": code})
+        rows.append({"task_id": case.id, "completion": CORRECT + f"# correct, after {case.id}\n"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
+    require_docker()
+    run_dir = tmp_path_factory.mktemp("adversarial")
+    shutil.copy(ADV / "adv_suite.py", run_dir / "test_adv_suite.py")
+    (run_dir / "cases.txt").write_text("".join(c.id + "\n" for c in CASES))
+    (run_dir / "pytest.ini").write_text("[pytest]\n")
+    listener = HostListener()
+    samples = run_dir / "samples.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in samples_for(listener)))
+    report_path = tmp_path_factory.mktemp("adversarial-report") / "report.json"
+    canary = f"passk-canary-{secrets.token_hex(8)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSK_") and k != "PYTEST_ADDOPTS"}
+    env[CANARY_NAME] = canary
+
+    sites = [Path(p) for p in site.getsitepackages()]
+    package = Path(__file__).resolve().parents[1] / "pytest_passk"
+    suite_before, site_before, package_before = tree_digest(run_dir), top_level(sites), tree_digest(package)
+    since = time.time()
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "test_adv_suite.py", "-p", "no:cacheprovider", "-q",
+             f"--passk-samples={samples}", "--passk-store=:memory:", "--passk-sandbox=docker",
+             "--passk-workers=1", "--passk-runs=1", "--passk-timeout=2", "--passk-memory=256MiB",
+             f"--passk-report={report_path}"],
+            cwd=run_dir, env=env, capture_output=True, text=True, timeout=600,
+        )
+        seconds = time.monotonic() - t0
+        time.sleep(0.5)  # let anything that escaped show itself to the host listener
+    finally:
+        listener.close()
+    until = time.time()
+    started = docker_lines("events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "event=start",
+                           "--filter", "label=pytest-passk", "--format", "{{.ID}}")
+    report = json.loads(report_path.read_text()) if report_path.exists() else {"problems": []}
+    assert report["problems"], f"the run wrote no report (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return CorpusRun(
+        report=report, records={p["id"]: p for p in report["problems"]}, stdout=proc.stdout + proc.stderr,
+        returncode=proc.returncode, seconds=seconds, listener_hits=list(listener.hits),
+        containers_started=started, containers_left=docker_lines("ps", "-aq", "--filter", "label=pytest-passk"),
+        suite_before=suite_before, suite_after=tree_digest(run_dir), site_before=site_before,
+        site_after=top_level(sites), package_before=package_before, package_after=tree_digest(package),
+        daemons_on_host=processes_named("passkadvdaemon"), canary=canary,
+    )
+
+
+def describe(record: dict[str, Any]) -> str:
+    failure = record.get("first_failure") or {}
+    return (f"passed_samples={record['passed_samples']} reasons={record['reasons']}\n"
+            f"first failure (sample {failure.get('sample')}, {failure.get('reason')}):\n{failure.get('message', '')[-1500:]}")
+
+
+def _params() -> list[Any]:
+    return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=_GAP_REASON)] if c.kind == GAP else [])
+            for c in CASES]
+
+
+def test_corpus_is_large_enough() -> None:
+    attacks = [c for c in CASES if c.kind != PROBE]
+    assert len(attacks) >= 30
+    for case in CASES:
+        assert case.file.is_file(), case.file
+    on_disk = {p.stem for p in ADV.glob("*.py")} - {"adv_suite"}
+    assert on_disk == {c.id.split("@")[0] for c in CASES}, "every candidate file is in CASES and vice versa"
+
+
+@pytest.mark.parametrize("case", _params())
+def test_candidate(corpus: CorpusRun, case: Case) -> None:
+    record = corpus.records.get(case.id)
+    assert record is not None, f"{case.id} has no verdict\n{corpus.stdout[-3000:]}"
+    verdicts = record["passed_samples"]
+    assert len(verdicts) == 2, describe(record)
+    if case.kind == PROBE:
+        assert verdicts == [True, True], f"the probe found leftovers or failed\n{describe(record)}"
+        return
+    assert verdicts[0] is False, f"the attack was reported as passed\n{describe(record)}"
+    assert verdicts[1] is True, f"the correct candidate after the attack did not pass\n{describe(record)}"
+    failure = record["first_failure"]
+    assert failure["sample"] == 0
+    if case.reasons:
+        assert failure["reason"] in case.reasons, describe(record)
+    if case.kind == PLANT:
+        assert "PLANTED" in failure["message"], f"the attack could not plant what its probe looks for\n{describe(record)}"
+
+
+def test_one_container_served_the_whole_corpus(corpus: CorpusRun) -> None:
+    # So every correct candidate really ran in the container its attack ran in, after it.
+    assert len(corpus.containers_started) == 1, corpus.containers_started
+
+
+def test_no_container_left(corpus: CorpusRun) -> None:
+    assert corpus.containers_left == []
+
+
+def test_no_daemon_escaped_to_the_host(corpus: CorpusRun) -> None:
+    assert corpus.daemons_on_host == []
+
+
+def test_host_listener_never_reached(corpus: CorpusRun) -> None:
+    assert corpus.listener_hits == []
+
+
+def test_host_files_untouched(corpus: CorpusRun) -> None:
+    assert corpus.suite_after == corpus.suite_before, "the suite's folder changed"
+    planted = [path for path in corpus.host_files if _planted(path)]
+    assert planted == [], "candidate code reached host files"
+
+
+def test_canary_never_reached_the_output(corpus: CorpusRun) -> None:
+    assert corpus.canary not in json.dumps(corpus.report)
+
+
+def test_run_summary(corpus: CorpusRun) -> None:
+    """The run itself ends normally (a usage error or a crash would mean a candidate took it down)."""
+    assert corpus.returncode in (0, 1), corpus.stdout[-3000:]
+    assert "ERROR" not in corpus.stdout and "INTERNALERROR" not in corpus.stdout, corpus.stdout[-3000:]
+    assert "docker (1 containers" in corpus.stdout, corpus.stdout[-3000:]
