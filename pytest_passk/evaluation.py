@@ -192,6 +192,8 @@ class Evaluation:
                     generated.put(item)
                 suite.generate_seconds = time.monotonic() - gen_start
                 generated.put(None)
+                # Free the engine's cores and memory for execution as soon as sampling is done.
+                self.backend.close()
             except BaseException as exc:  # re-raised in the main thread
                 generated.put(exc)
 

@@ -431,13 +431,9 @@ def _posture_facts() -> dict[str, Any]:  # pragma: no cover - runs in the child
     facts["no_new_privs"] = status.get("NoNewPrivs")
     with open("/proc/net/dev") as fh:
         facts["interfaces"] = sorted(line.split(":")[0].strip() for line in fh.readlines()[2:])
-    try:
-        with open("/usr/.passk-probe", "w"):
-            pass
-        facts["root_writable"] = True
-        os.unlink("/usr/.passk-probe")
-    except OSError:
-        facts["root_writable"] = False
+    # The mount flag, not a write probe: the candidates' user cannot write /usr even on a writable
+    # root, yet could fill world-writable folders such as /var/tmp that no cleanup empties.
+    facts["root_writable"] = not os.statvfs("/").f_flag & os.ST_RDONLY
     facts["pids_max"] = _first_readable(["/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"])
     facts["memory_max"] = _first_readable(["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"])
     facts["nofile"] = list(resource.getrlimit(resource.RLIMIT_NOFILE))

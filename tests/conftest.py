@@ -21,7 +21,7 @@ pytest_plugins = ["pytester"]
 #: Every end-to-end run uses the local sandbox (Docker is tested elsewhere) and keeps nothing.
 LOCAL = ("--passk-sandbox=local", "--passk-store=:memory:", "--passk-workers=2")
 #: Unrelated plugins that may be installed; they slow every inner run and sandbox worker down.
-_QUIET = "-p no:randomly -p no:hypothesispytest -p no:benchmark -p no:xdist"
+QUIET_PLUGINS = "-p no:randomly -p no:hypothesispytest -p no:benchmark -p no:xdist"
 
 
 def write_samples(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
@@ -84,7 +84,7 @@ def problem(report: dict[str, Any], pid: str) -> dict[str, Any]:
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     # Local workers inherit the environment: PYTEST_ADDOPTS reaches the inner run and its workers.
-    monkeypatch.setenv("PYTEST_ADDOPTS", _QUIET)
+    monkeypatch.setenv("PYTEST_ADDOPTS", QUIET_PLUGINS)
     for name in list(os.environ):
         if name.startswith("PASSK_"):
             monkeypatch.delenv(name, raising=False)

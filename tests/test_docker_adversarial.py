@@ -111,9 +111,11 @@ CASES = [
     Case("infinite_loop_ignore_sigterm", ATTACK, ("timeout",)),
     Case("fd_exhaustion", ATTACK),
     Case("close_all_fds", ATTACK),
+    Case("suicide_sigkill", ATTACK, ("crash",)),
+    Case("huge_failure_message", ATTACK),
     # attacks on the worker and the container
     Case("kill_parent", ATTACK),
-    Case("kill_everything", ATTACK),
+    Case("kill_everything", ATTACK),  # ends by stopping its own process group: a timeout
     Case("ptrace_worker", ATTACK, ("assertion",)),
     Case("setuid_root", ATTACK, ("assertion",)),
     # the host: files, secrets, network
@@ -205,9 +207,25 @@ def tree_digest(root: Path) -> dict[str, str]:
     return digest
 
 
-def top_level(paths: list[Path]) -> dict[str, float]:
-    """Names and mtimes of the entries directly in each folder (cheap for a large site-packages)."""
-    return {str(p / n): (p / n).lstat().st_mtime for p in paths if p.is_dir() for n in os.listdir(p)}
+def host_targets() -> list[Path]:
+    """Host files the write attacks aim at (through the read-only mounts of site-packages, the plugin
+    and the stdlib paths they find on sys.path); nobody else edits these with the attacks' markers."""
+    import pytest as _pytest
+
+    paths = [Path(_pytest.__file__), Path(os.__file__).with_name("sitecustomize.py")]
+    for sp in site.getsitepackages():
+        paths += [Path(sp, n) for n in ("passk_adv_planted.py", "usercustomize.py", "sitecustomize.py")]
+    package = Path(__file__).resolve().parents[1] / "pytest_passk"
+    paths += sorted(package.rglob("*.py")) + [package.parent / "passk_adv_planted.py"]
+    return paths
+
+
+def _planted(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return b"raise SystemExit('planted')" in data or b"# pwned" in data
 
 
 def processes_named(comm: str) -> list[int]:
@@ -220,6 +238,24 @@ def processes_named(comm: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+class ContainerStarts:
+    """Watches the engine's live event stream for pytest-passk containers starting."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            ["docker", "events", "--filter", "event=start", "--filter", "label=pytest-passk",
+             "--format", '{{.ID}} {{index .Actor.Attributes "pytest-passk.pid"}}'],
+            stdout=subprocess.PIPE, text=True,
+        )
+        time.sleep(0.3)  # the subscription must be in place before the run starts
+
+    def stop(self) -> list[tuple[str, str]]:
+        time.sleep(0.3)
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        return [tuple(line.split()[:2]) for line in out.splitlines() if len(line.split()) >= 2]  # type: ignore[misc]
 
 
 def docker_lines(*args: str) -> list[str]:
@@ -238,10 +274,7 @@ class CorpusRun:
     containers_left: list[str]
     suite_before: dict[str, str]
     suite_after: dict[str, str]
-    site_before: dict[str, float]
-    site_after: dict[str, float]
-    package_before: dict[str, str]
-    package_after: dict[str, str]
+    host_files: list[Path]
     daemons_on_host: list[int]
     canary: str
 
@@ -271,34 +304,37 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSK_") and k != "PYTEST_ADDOPTS"}
     env[CANARY_NAME] = canary
 
-    sites = [Path(p) for p in site.getsitepackages()]
-    package = Path(__file__).resolve().parents[1] / "pytest_passk"
-    suite_before, site_before, package_before = tree_digest(run_dir), top_level(sites), tree_digest(package)
-    since = time.time()
+    suite_before = tree_digest(run_dir)
+    assert not [p for p in host_targets() if _planted(p)], "host files hold the attacks' markers before the run"
+    watch = ContainerStarts()
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "test_adv_suite.py", "-p", "no:cacheprovider", "-q",
              f"--passk-samples={samples}", "--passk-store=:memory:", "--passk-sandbox=docker",
-             "--passk-workers=1", "--passk-runs=1", "--passk-timeout=2", "--passk-memory=256MiB",
+             "--passk-workers=1", "--passk-runs=1", "--passk-timeout=5", "--passk-memory=256MiB",
              f"--passk-report={report_path}"],
-            cwd=run_dir, env=env, capture_output=True, text=True, timeout=600,
+            cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        try:
+            output, _ = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
         seconds = time.monotonic() - t0
         time.sleep(0.5)  # let anything that escaped show itself to the host listener
     finally:
         listener.close()
-    until = time.time()
-    started = docker_lines("events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "event=start",
-                           "--filter", "label=pytest-passk", "--format", "{{.ID}}")
+        starts = watch.stop()
+    started = [cid for cid, pid in starts if pid == str(proc.pid)]
+    left = docker_lines("ps", "-aq", "--filter", f"label=pytest-passk.pid={proc.pid}")
     report = json.loads(report_path.read_text()) if report_path.exists() else {"problems": []}
-    assert report["problems"], f"the run wrote no report (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert report["problems"], f"the run wrote no report (exit {proc.returncode}):\n{output[-6000:]}"
     return CorpusRun(
-        report=report, records={p["id"]: p for p in report["problems"]}, stdout=proc.stdout + proc.stderr,
+        report=report, records={p["id"]: p for p in report["problems"]}, stdout=output,
         returncode=proc.returncode, seconds=seconds, listener_hits=list(listener.hits),
-        containers_started=started, containers_left=docker_lines("ps", "-aq", "--filter", "label=pytest-passk"),
-        suite_before=suite_before, suite_after=tree_digest(run_dir), site_before=site_before,
-        site_after=top_level(sites), package_before=package_before, package_after=tree_digest(package),
+        containers_started=started, containers_left=left,
+        suite_before=suite_before, suite_after=tree_digest(run_dir), host_files=host_targets(),
         daemons_on_host=processes_named("passkadvdaemon"), canary=canary,
     )
 
@@ -367,6 +403,7 @@ def test_host_files_untouched(corpus: CorpusRun) -> None:
 
 def test_canary_never_reached_the_output(corpus: CorpusRun) -> None:
     assert corpus.canary not in json.dumps(corpus.report)
+    assert corpus.canary not in corpus.stdout
 
 
 def test_run_summary(corpus: CorpusRun) -> None:

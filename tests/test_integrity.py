@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _QUIET, pid_alive, write_samples
+from conftest import QUIET_PLUGINS, pid_alive, write_samples
 from pytest_passk.store import code_hash
 
 SUITE = """
@@ -186,10 +186,10 @@ def gauntlet(tmp_path_factory: pytest.TempPathFactory):
     (root / "test_gauntlet.py").write_text(SUITE.format(cases=cases))
     samples = write_samples(root / "samples.jsonl", [*completions.items(), ("control", CORRECT)])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSK_")}
-    env["PYTEST_ADDOPTS"] = _QUIET
+    env["PYTEST_ADDOPTS"] = QUIET_PLUGINS
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "test_gauntlet.py", "-q", "-rf", "--passk-sandbox=local",
-         "--passk-workers=1", "--passk-runs=1", "--passk-timeout=2", "--passk-memory=256MiB",
+         "--passk-workers=1", "--passk-runs=1", "--passk-timeout=3", "--passk-memory=256MiB",
          f"--passk-samples={samples}", f"--passk-store={root / 'store.sqlite'}",
          f"--passk-report={root / 'report.json'}", "-p", "no:cacheprovider"],
         cwd=root, env=env, capture_output=True, text=True, timeout=300,
@@ -222,7 +222,7 @@ def test_failure_messages(gauntlet) -> None:
     assert "killed by signal SIGKILL" in by_id["kill-itself"]["first_failure"]["message"]
     assert "killed by signal SIGSEGV" in by_id["segfault"]["first_failure"]["message"]
     assert "exited with status 0" in by_id["os-exit-at-import"]["first_failure"]["message"]
-    assert "timed out after 2 s" in by_id["infinite-loop"]["first_failure"]["message"]
+    assert "timed out after 3 s" in by_id["infinite-loop"]["first_failure"]["message"]
     assert "MemoryError" in by_id["memory-bomb"]["first_failure"]["message"]
     assert "forged" in by_id["always-equal"]["first_failure"]["message"]
 
@@ -272,3 +272,29 @@ def test_every_adversary_is_listed_as_failed(gauntlet) -> None:
 def test_known_in_process_forgeries(gauntlet, case: str) -> None:
     rec = next(p for p in gauntlet["report"]["problems"] if p["id"] == case)
     assert rec["correct"] == 0
+
+
+def test_small_timeouts_from_option_and_marker(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile("""
+        from pytest_passk import passk
+
+        @passk(k=1, n=2, prompt="Write add(a, b).", id="cli", style="chat")
+        def test_cli(candidate):
+            assert candidate.function("add")(2, 3) == 5
+
+        @passk(k=1, prompt="Write add(a, b).", id="marker", style="chat", timeout=1)
+        def test_marker(candidate):
+            assert candidate.function("add")(2, 3) == 5
+    """)
+    busy = "def add(a, b):\n    while True:\n        pass\n"
+    sleepy = "import time\ndef add(a, b):\n    time.sleep(600)\n"
+    result = passk_run([("cli", busy), ("cli", CORRECT), ("marker", sleepy)], "--passk-timeout=1",
+                       "--passk-runs=1")
+    cli = next(p for p in result.report["problems"] if p["id"] == "cli")
+    assert cli["passed_samples"] == [False, True] and cli["reasons"] == {"timeout": 1, "passed": 1}
+    assert cli["first_failure"]["message"] == "timed out after 1 s"
+    # the marker's timeout wins over a generous option
+    longer = passk_run([("cli", CORRECT), ("marker", sleepy)], "--passk-timeout=30", "--passk-runs=1")
+    marker = next(p for p in longer.report["problems"] if p["id"] == "marker")
+    assert marker["reasons"] == {"timeout": 1} and marker["first_failure"]["message"] == "timed out after 1 s"
+    assert longer.report["suite"]["wall_seconds"] < 20

@@ -215,6 +215,7 @@ GATE_SUITE = """
         (["pass@1=0.75"], ["pass@1 0.250 < 0.75 (short by 0.500)"]),
         (["coverage=1", "pass@3=0.8"], ["pass@3 0.750 < 0.8 (short by 0.050)"]),
         (["pass@2=0.6"], ["pass@2 0.500 < 0.6 (short by 0.100)"]),  # a k the marker does not ask for
+        (["pass@5=0.1"], ["pass@5 is undefined (a problem has fewer samples than k, or there are none); bound 0.1"]),
     ],
 )
 def test_fail_under_gate(pytester: pytest.Pytester, passk_run, bounds: list[str], failed: list[str]) -> None:
@@ -238,3 +239,23 @@ def test_fail_under_coverage(pytester: pytest.Pytester, passk_run) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["FAILED --passk-fail-under: coverage 0.500 < 0.9 (short by 0.400)"])
     assert result.report["suite"]["coverage"] == 0.5
+
+
+def test_broken_fixture_fails_every_candidate_as_setup(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile("""
+        import pytest
+        from pytest_passk import passk
+
+        @pytest.fixture
+        def database():
+            raise RuntimeError("no database here")
+
+        @passk(k=1, prompt="Write add(a, b).", id="add", style="chat")
+        def test_add(candidate, database):
+            assert candidate.function("add")(2, 3) == 5
+    """)
+    result = passk_run([("add", ADD_OK), ("add", ADD_OK2)], "--passk-runs=1")
+    result.assert_outcomes(errors=1)  # on the host too, the fixture errors before the verdict is read
+    rec = problem(result.report, "add")
+    assert (rec["correct"], rec["reasons"]) == (0, {"setup": 2})
+    assert "no database here" in rec["first_failure"]["message"]

@@ -240,10 +240,13 @@ class DockerSandbox(WorkerPool):
 
     def close(self) -> None:
         super().close()
-        proc = _docker("ps", "-aq", "--filter", f"label=pytest-passk.run={self.run_id}", timeout=60)
-        ids = proc.stdout.split()
-        if ids:
-            _docker("rm", "-f", *ids, timeout=120)
+        try:
+            proc = _docker("ps", "-aq", "--filter", f"label=pytest-passk.run={self.run_id}", timeout=60)
+            ids = proc.stdout.split()
+            if ids:
+                _docker("rm", "-f", *ids, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # no docker command or no engine (start() failed and said so): nothing of ours to remove
 
     def describe(self) -> str:
         return (f"docker ({self.settings.workers} containers of {self.image}, engine {self.engine}; "

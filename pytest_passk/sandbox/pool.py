@@ -171,7 +171,7 @@ class WorkerPool(Sandbox):
             if job is None:
                 try:
                     conn.send(protocol.encode("shutdown"))
-                except OSError:
+                except (OSError, ValueError):
                     pass
                 return
             result: RunResult | None = None
@@ -186,12 +186,14 @@ class WorkerPool(Sandbox):
                 attempts += 1
                 if attempts > self.retries or self._closed:
                     result = RunResult.failure(job.id, "crash", f"the sandbox worker died running this job twice\n{tail[-500:]}")
-                    break
+                    if self._closed:
+                        break
+                # Replace the dead worker even after giving up on this job: the next job needs one.
                 try:
                     conn = self._connections[index] = self._connect(index)
                     self.replaced += 1
                 except SandboxError as exc:
-                    result = RunResult.failure(job.id, "crash", f"the sandbox worker could not be replaced: {exc}")
+                    result = result or RunResult.failure(job.id, "crash", f"the sandbox worker could not be replaced: {exc}")
                     self._results.put(result)
                     self._drain_as_crashed(str(exc))
                     return
@@ -201,7 +203,7 @@ class WorkerPool(Sandbox):
         try:
             conn.send(job.message())
             msg = conn.recv(job.timeout + GRACE)
-        except (OSError, protocol.ProtocolError):
+        except (OSError, ValueError, protocol.ProtocolError):  # ValueError: a pipe already closed
             return None
         if msg is None:
             return None

@@ -21,7 +21,7 @@ def add(a, b):
         problems.append(f"processes {others}")
     mine = os.path.basename(os.path.dirname(os.path.abspath(__file__))) if "__file__" in globals() else ""
     suite_top = os.getcwd().split("/")[2] if os.getcwd().startswith("/tmp/") else None
-    extra = [n for n in os.listdir("/tmp") if n not in (mine, suite_top) and not n.startswith("passk-")]
+    extra = [n for n in os.listdir("/tmp") if n not in (mine, suite_top)]
     if extra:
         problems.append(f"/tmp holds {extra}")
     for d in ("/dev/shm", "/dev/mqueue"):
