@@ -151,6 +151,10 @@ class Evaluation:
             want = p.n if available is None else available
             if want > len(res.texts):
                 requests.append(Request(problem=p, n=want - len(res.texts), style=res.style))
+        if not self.backend.stores_samples:  # samples at hand: no generation stage at all
+            for request, texts in self.backend.generate(requests):
+                results[request.problem.id].texts.extend(texts)
+            requests = []
 
         suite = SuiteResult(problems=list(results.values()), ks=sorted({k for p in self.problems for k in p.ks}),
                             backend=self.backend.describe(), replayed=not self.backend.stores_samples)

@@ -260,7 +260,8 @@ class WorkerPlugin:
 
         item.config.stash[candidate_key] = candidate
         run = self.current = _Run()
-        write = os.write
+        # What reports the verdict is bound here, before candidate code runs and can patch modules.
+        write, dumps, trim = os.write, json.dumps, _trim
         message = ""
         try:
             from _pytest.runner import runtestprotocol
@@ -276,7 +277,7 @@ class WorkerPlugin:
             reason = "setup"
         else:
             reason = call[0]
-        line = json.dumps({"nonce": nonce, "reason": reason, "message": _trim(message)}) + "\n"
+        line = dumps({"nonce": nonce, "reason": reason, "message": trim(message)}) + "\n"
         write(res_w, line.encode())
         shutil.rmtree(tmpdir, ignore_errors=True)
         os._exit(0)

@@ -29,7 +29,8 @@ class Backend(ABC):
     """Produces samples. ``generate`` yields each request's texts as soon as they are complete."""
 
     name: str = "backend"
-    #: Whether samples come from a model and should be kept in the store (a file replay needs not).
+    #: Whether samples come from a model and should be kept in the store. A backend that does not
+    #: (a file replay) has every sample at hand: the plan takes them synchronously.
     stores_samples: bool = True
 
     def __init__(self, settings: Settings) -> None:

@@ -134,11 +134,15 @@ class VLLMBackend(Backend):
                 chat_messages(request.problem.prompt), tokenize=False, add_generation_prompt=True)
         return request.problem.prompt
 
-    def sampling_params(self, n: int) -> Any:
+    def sampling_params(self, n: int, request: Request | None = None) -> Any:
         from vllm import SamplingParams
 
         kw: dict[str, Any] = {"n": n, "temperature": self.settings.temperature, "top_p": self.settings.top_p,
                               "max_tokens": self.settings.max_tokens}
+        if self.settings.seed is not None and request is not None and not _is_cpu_build():
+            # Per-request seeds keep each prompt's samples independent of what else is in the batch.
+            digest = hashlib.sha256(f"{self.settings.seed}\0{request.problem.prompt}".encode()).digest()
+            kw["seed"] = int.from_bytes(digest[:4], "big")
         if self.settings.stop:
             kw["stop"] = list(self.settings.stop)
         params = SamplingParams(**kw)
@@ -161,7 +165,7 @@ class VLLMBackend(Backend):
         for i, request in enumerate(requests):
             rid = f"passk-{i}"
             by_id[rid] = request
-            engine.add_request(rid, self.render(request), self.sampling_params(request.n))
+            engine.add_request(rid, self.render(request), self.sampling_params(request.n, request))
         while engine.has_unfinished_requests():
             for output in engine.step():
                 if not output.finished:
