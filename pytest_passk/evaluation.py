@@ -150,7 +150,7 @@ class Evaluation:
             available = self.backend.available(p)
             want = p.n if available is None else available
             if want > len(res.texts):
-                requests.append(Request(problem=p, n=want - len(res.texts), style=res.style))
+                requests.append(Request(problem=p, n=want - len(res.texts), style=res.style, start=len(res.texts)))
         if not self.backend.stores_samples:  # samples at hand: no generation stage at all
             for request, texts in self.backend.generate(requests):
                 results[request.problem.id].texts.extend(texts)
@@ -189,7 +189,7 @@ class Evaluation:
         def generate() -> None:
             nonlocal gen_start
             try:
-                self.backend.prepare()
+                self.backend.prepare(requests)
                 suite.load_seconds = time.monotonic() - gen_start
                 gen_start = time.monotonic()
                 for item in self.backend.generate(requests):

@@ -23,6 +23,7 @@ class Request:
     problem: Problem
     n: int
     style: str
+    start: int = 0  #: samples already held for this prompt (seeds must differ from theirs)
 
 
 class Backend(ABC):
@@ -47,7 +48,7 @@ class Backend(ABC):
     #: Output tokens produced so far, for backends that can count them.
     tokens_generated: int = 0
 
-    def prepare(self) -> None:
+    def prepare(self, requests: list[Request]) -> None:
         """Load the engine or connect (timed apart from generation); called before :meth:`generate`."""
 
     def available(self, problem: Problem) -> int | None:

@@ -88,7 +88,7 @@ class OpenAIBackend(Backend):
         if s.stop:
             body["stop"] = list(s.stop)
         if s.seed is not None:
-            body["seed"] = s.seed
+            body["seed"] = s.seed + request.start  # extra samples must not repeat the stored ones
         if request.style == "chat":
             body["messages"] = chat_messages(request.problem.prompt)
             return "/chat/completions", body
@@ -109,7 +109,7 @@ class OpenAIBackend(Backend):
                                f"asked for n={request.n}")
         return texts
 
-    def prepare(self) -> None:
+    def prepare(self, requests: list[Request]) -> None:
         self._call("GET", "/models")  # fail fast and clearly if the server is not there
 
     def generate(self, requests: list[Request]) -> Iterator[tuple[Request, list[str]]]:

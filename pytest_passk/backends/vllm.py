@@ -70,7 +70,7 @@ class VLLMBackend(Backend):
         self.identity = _model_identity(self.model_path)
         self._llm: Any = None
         self._tokenizer: Any = None
-        self.notes: list[str] = []
+        self._seed_offset = 0
 
     # -- engine ------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ class VLLMBackend(Backend):
             kwargs.update(dtype="bfloat16", enforce_eager=True)
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         if self.settings.seed is not None:
-            kwargs["seed"] = self.settings.seed
+            kwargs["seed"] = self.settings.seed + self._seed_offset
         kwargs.update(self.settings.vllm_args)
         return kwargs
 
@@ -108,7 +108,10 @@ class VLLMBackend(Backend):
             self._tokenizer = self._llm.get_tokenizer()
         return self._llm
 
-    def prepare(self) -> None:
+    def prepare(self, requests: list[Request]) -> None:
+        # With an engine-level seed, a run that tops up stored samples must not replay the first
+        # run's random stream: the seed moves with the number of samples already held.
+        self._seed_offset = sum(r.start for r in requests)
         self.llm  # noqa: B018 - loads the engine
 
     def default_style(self) -> str:
@@ -141,7 +144,7 @@ class VLLMBackend(Backend):
                               "max_tokens": self.settings.max_tokens}
         if self.settings.seed is not None and request is not None and not _is_cpu_build():
             # Per-request seeds keep each prompt's samples independent of what else is in the batch.
-            digest = hashlib.sha256(f"{self.settings.seed}\0{request.problem.prompt}".encode()).digest()
+            digest = hashlib.sha256(f"{self.settings.seed}\0{request.start}\0{request.problem.prompt}".encode()).digest()
             kw["seed"] = int.from_bytes(digest[:4], "big")
         if self.settings.stop:
             kw["stop"] = list(self.settings.stop)
