@@ -50,6 +50,14 @@ ADVERSARIES: dict[str, tuple[str, set[str]]] = {
     "skip": ("import pytest\npytest.skip('nothing to see')\n" + WRONG, {"skipped"}),
     "skip-in-function": ("import pytest\ndef add(a, b):\n    pytest.skip('later')\n", {"skipped"}),
     "xfail": ("import pytest\ndef add(a, b):\n    pytest.xfail('known')\n", {"skipped"}),
+    # The worker binds its serializer before candidate code runs, so patching json does nothing.
+    "patch-json-dumps": (
+        "import json\n_dumps = json.dumps\n"
+        "def dumps(obj, *args, **kwargs):\n"
+        "    if isinstance(obj, dict) and 'nonce' in obj:\n"
+        "        obj = dict(obj, reason='passed')\n"
+        "    return _dumps(obj, *args, **kwargs)\n"
+        "json.dumps = dumps\n" + WRONG, {"assertion"}),
     "patch-assertion-error": (
         "import builtins\nclass Quiet(Exception):\n    pass\nbuiltins.AssertionError = Quiet\n" + WRONG,
         {"assertion", "error"}),
@@ -151,13 +159,6 @@ CORRECT = "def add(a, b):\n    return a + b\n"
 # Forgeries that still pass: the verdict is produced inside the process that runs candidate code,
 # so code that goes looking for the worker's own state can forge it. Known, documented gaps.
 KNOWN_FORGERIES: dict[str, str] = {
-    "patch-json-dumps": (
-        "import json\n_dumps = json.dumps\n"
-        "def dumps(obj, *args, **kwargs):\n"
-        "    if isinstance(obj, dict) and 'nonce' in obj:\n"
-        "        obj = dict(obj, reason='passed')\n"
-        "    return _dumps(obj, *args, **kwargs)\n"
-        "json.dumps = dumps\n" + WRONG),
     "steal-nonce-from-frames": (
         "import json, os, sys\n"
         "frame = sys._getframe()\n"
@@ -266,7 +267,7 @@ def test_every_adversary_is_listed_as_failed(gauntlet) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="in-process verdicts can be forged by code that reaches into the "
-                   "worker (its json module, its frames, its run record); closing this needs candidate "
+                   "worker (its frames, its run record); closing this needs candidate "
                    "code out of the process that reports the verdict")
 @pytest.mark.parametrize("case", list(KNOWN_FORGERIES))
 def test_known_in_process_forgeries(gauntlet, case: str) -> None:

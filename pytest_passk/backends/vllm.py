@@ -148,7 +148,12 @@ class VLLMBackend(Backend):
             kw["seed"] = int.from_bytes(digest[:4], "big")
         if self.settings.stop:
             kw["stop"] = list(self.settings.stop)
-        params = SamplingParams(**kw)
+        try:
+            params = SamplingParams(**kw)
+        except Exception as exc:  # vLLM validates here, e.g. "n must be 1 when using greedy sampling"
+            hint = ("; temperature 0 is greedy sampling, so every sample would be the same: use n=1 or "
+                    "--passk-temperature > 0") if self.settings.temperature == 0 and n > 1 else ""
+            raise BackendError(f"vLLM rejected the sampling settings {kw}: {exc}{hint}") from None
         try:
             from vllm.sampling_params import RequestOutputKind
 
