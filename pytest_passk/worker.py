@@ -40,6 +40,7 @@ class _Run:
 
     def __init__(self) -> None:
         self.call: tuple[str, str] | None = None  # (reason, exception name)
+        self.message = ""  # the failing phase's exception, in the test's and candidate's frames only
 
 
 class WorkerPlugin:
@@ -71,6 +72,15 @@ class WorkerPlugin:
             self.collect_errors.append(f"{report.nodeid}: {_trim(report.longreprtext)}")
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Any:
+        try:
+            return (yield)
+        except BaseException as exc:
+            if self.current is not None:
+                self.current.message = "error in the test's setup:\n" + _describe(exc)
+            raise
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         run = self.current
         try:
@@ -78,6 +88,7 @@ class WorkerPlugin:
         except BaseException as exc:
             if run is not None:
                 run.call = (_reason_for(exc), type(exc).__name__)
+                run.message = _describe(exc)
             raise
         if run is not None:
             run.call = ("passed", "")
@@ -266,8 +277,8 @@ class WorkerPlugin:
         try:
             from _pytest.runner import runtestprotocol
 
-            reports = runtestprotocol(item, nextitem=None, log=False)
-            message = "\n".join(r.longreprtext for r in reports if r.failed or r.skipped)
+            runtestprotocol(item, nextitem=None, log=False)
+            message = run.message
         except BaseException as exc:  # KeyboardInterrupt and pytest.exit propagate out of the protocol
             message = "".join(traceback.format_exception_only(type(exc), exc))
             if run.call is None or run.call[0] == "passed":
@@ -334,6 +345,22 @@ class WorkerPlugin:
 
 
 #: Writable places that outlive a run inside a container: tmpfs scratch and POSIX message queues.
+_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep for m in (pytest, protocol) if m.__file__) + (
+    os.sep + "_pytest" + os.sep, os.sep + "pluggy" + os.sep)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception with the frames of the test and the candidate, not pytest's or ours."""
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not any(part in f.filename for part in _INTERNAL)]
+        text = "".join(traceback.format_list(frames[-10:]))
+        text += "".join(traceback.format_exception_only(type(exc), exc))
+    except BaseException as err:  # a candidate's exception whose __str__ misbehaves
+        text = f"{type(exc).__name__} (its message could not be shown: {type(err).__name__})"
+    return _trim(text, 4 * _MESSAGE_CAP)
+
+
 _SCRATCH = ("/tmp", "/dev/shm", "/dev/mqueue")
 _SYSV_IPC = (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl"))
 
@@ -536,7 +563,9 @@ def main() -> int:
         files = sorted({n.split("::", 1)[0] for n in init.get("nodeids", [])})
         rootdir = init.get("rootdir") or init["invocation_dir"]
         args = list(init.get("args", [])) + [
-            "-p", "no:cacheprovider", "--capture=no", "-q", "-o", "addopts=", "--tb=short",
+            # --tb=no: pytest's failure formatting costs more than a whole passing run; the worker
+            # describes failures itself (_describe).
+            "-p", "no:cacheprovider", "--capture=no", "-q", "-o", "addopts=", "--tb=no",
             "--rootdir", rootdir, "-W", "ignore::pytest.PytestAssertRewriteWarning",
         ] + [os.path.join(rootdir, f) for f in files]
         plugin = WorkerPlugin(init, proto_in, proto_out)
