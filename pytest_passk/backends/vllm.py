@@ -133,6 +133,10 @@ class VLLMBackend(Backend):
 
     def render(self, request: Request) -> str:
         if request.style == "chat":
+            if not getattr(self._tokenizer_only(), "chat_template", None):
+                raise BackendError(
+                    f"{request.problem.id} asks for chat style, but {self.settings.model} has no chat template: "
+                    "use style='completion' (the marker or --passk-style) or an instruct model")
             return self._tokenizer_only().apply_chat_template(
                 chat_messages(request.problem.prompt), tokenize=False, add_generation_prompt=True)
         return request.problem.prompt
