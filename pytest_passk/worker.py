@@ -190,6 +190,7 @@ class WorkerPlugin:
                     status = None
         if pidfd is not None:
             os.close(pidfd)
+        stuck = _process_state(pid) if timed_out else ""
         # Kill the child's whole session before reading what is left, so nothing it started goes on.
         _kill_group(pid)
         if status is None:
@@ -213,6 +214,8 @@ class WorkerPlugin:
             out_text += f"\n[... {output_total - len(output)} more bytes of output dropped]"
         duration = time.monotonic() - start
         verdict = self._verdict(job, nonce, bytes(result), status, timed_out)
+        if stuck:
+            verdict.message += f" ({stuck})"
         verdict.output = out_text
         verdict.duration = round(duration, 6)
         return verdict
@@ -514,6 +517,23 @@ def _set_limits(job: protocol.Job) -> None:  # pragma: no cover - runs in the ch
             resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else hard))
         except (ValueError, OSError):
             pass
+
+
+def _process_state(pid: int) -> str:
+    """What a timed-out child was doing: running or waiting (and on what), and its CPU time."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/wchan", "rb") as fh:
+            wchan = fh.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    state = {"R": "running", "S": "sleeping", "D": "in uninterruptible wait", "T": "stopped",
+             "Z": "exited"}.get(fields[0].decode(), fields[0].decode())
+    where = f" in {wchan}" if wchan and wchan != "0" and state != "running" else ""
+    return f"the test was {state}{where}, {cpu:.2f} s of CPU used"
 
 
 def _kill_group(pid: int) -> None:

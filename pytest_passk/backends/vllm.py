@@ -55,8 +55,49 @@ def _model_identity(path: str) -> str:
     return f"{folder.name}@{h.hexdigest()[:16]}"
 
 
+#: Kills the engine's processes once its stdin closes: when the run closes it, or when pytest dies
+#: (kill -9), which vLLM's EngineCore does not notice by itself. Arguments: PID:STARTTIME pairs.
+_REAPER = """
+import os, signal, sys
+sys.stdin.buffer.read()
+for item in sys.argv[1:]:
+    pid, start = map(int, item.split(":"))
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        if int(stat[stat.rfind(b")") + 2:].split()[19]) == start:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+"""
+
+
+def _engine_processes() -> list[str]:
+    """``PID:STARTTIME`` of this process's vLLM engine children (``VLLM::...``) and their descendants."""
+    def children(pid: int) -> list[int]:
+        out: list[int] = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(c) for c in fh.read().split()]
+        return out
+
+    found: list[str] = []
+    try:
+        todo = [c for c in children(os.getpid())
+                if Path(f"/proc/{c}/cmdline").read_bytes().startswith(b"VLLM::")]
+        while todo:
+            pid = todo.pop()
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+            found.append(f"{pid}:{int(stat[stat.rfind(b')') + 2:].split()[19])}")
+            todo += children(pid)
+    except (OSError, ValueError, IndexError):  # not Linux, or a process just ended
+        pass
+    return found
+
+
 class VLLMBackend(Backend):
     name = "vllm"
+    _reaper: Any = None
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -105,6 +146,13 @@ class VLLMBackend(Backend):
                         f"model {self.settings.model!r} not found: it is not a built-in name, not a local folder, "
                         f"and loading it as a hub id failed ({text[:300]})") from None
                 raise BackendError(f"vLLM could not load {self.settings.model!r}: {text[:800]}") from None
+            engine_processes = _engine_processes()
+            if engine_processes:
+                import subprocess
+                import sys
+
+                self._reaper = subprocess.Popen([sys.executable, "-c", _REAPER, *engine_processes],
+                                                stdin=subprocess.PIPE, start_new_session=True)
             self._tokenizer = self._llm.get_tokenizer()
         return self._llm
 
@@ -211,3 +259,7 @@ class VLLMBackend(Backend):
                 except Exception:
                     pass
             self._llm = None
+        if self._reaper is not None:  # kills whatever the shutdown left behind
+            self._reaper.stdin.close()
+            self._reaper.wait()
+            self._reaper = None
