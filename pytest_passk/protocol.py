@@ -7,7 +7,8 @@ and stdout; each line is one message ``{"msg": NAME, ...fields}``. The conversat
     worker -> host   ready     {collected: [nodeid], missing: [nodeid], errors: str, pid: int}
     host -> worker   job       {id, nodeid, problem_id, index, prompt, text, code, timeout, memory}
     worker -> host   result    {id, outcome, reason, message, output, duration}
-    ...              (one result per job, in order; the host sends the next job after the result)
+    ...              (one result per job, in the order the jobs were sent; the host may send
+                      jobs ahead, the worker runs them one at a time)
     host -> worker   shutdown  {}
     worker -> host   fatal     {message}   (the worker cannot go on; it exits after sending this)
 

@@ -55,11 +55,13 @@ def _model_identity(path: str) -> str:
     return f"{folder.name}@{h.hexdigest()[:16]}"
 
 
-#: Kills the engine's processes once its stdin closes: when the run closes it, or when pytest dies
-#: (kill -9), which vLLM's EngineCore does not notice by itself. Arguments: PID:STARTTIME pairs.
+#: Kills the engine's processes when pytest dies (kill -9), which vLLM's EngineCore does not notice
+#: by itself: its stdin then ends without the word :meth:`VLLMBackend.close` sends after a normal
+#: shutdown. Arguments: PID:STARTTIME pairs.
 _REAPER = """
 import os, signal, sys
-sys.stdin.buffer.read()
+if sys.stdin.buffer.read():
+    sys.exit()
 for item in sys.argv[1:]:
     pid, start = map(int, item.split(":"))
     try:
@@ -259,7 +261,11 @@ class VLLMBackend(Backend):
                 except Exception:
                     pass
             self._llm = None
-        if self._reaper is not None:  # kills whatever the shutdown left behind
+        if self._reaper is not None:  # the engine was shut down: the reaper can go
+            try:
+                self._reaper.stdin.write(b"closed")
+            except OSError:
+                pass
             self._reaper.stdin.close()
             self._reaper.wait()
             self._reaper = None

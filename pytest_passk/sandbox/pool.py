@@ -89,6 +89,8 @@ class WorkerPool(Sandbox):
     """Runs ``settings.workers`` workers; subclasses implement :meth:`spawn`."""
 
     retries = 1
+    #: Jobs sent ahead to each worker.
+    depth = 2
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -165,45 +167,71 @@ class WorkerPool(Sandbox):
         return conn
 
     def _serve(self, index: int) -> None:
+        """Feed one worker. Up to :attr:`depth` jobs are in flight, so the worker starts the next job
+        the moment it reports one, without waiting for this thread to answer."""
         conn = self._connections[index]
+        inflight: collections.deque[Job] = collections.deque()
+        attempts: dict[int, int] = {}
+        stopping = False
         while True:
-            job = self._jobs.get()
-            if job is None:
+            while not stopping and len(inflight) < self.depth:
+                try:
+                    job = self._jobs.get(block=not inflight)
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                try:
+                    conn.send(job.message())
+                except (OSError, ValueError):  # ValueError: a pipe already closed; noticed below
+                    pass
+                inflight.append(job)
+            if not inflight:
                 try:
                     conn.send(protocol.encode("shutdown"))
                 except (OSError, ValueError):
                     pass
                 return
-            result: RunResult | None = None
-            attempts = 0
-            while result is None:
-                result = self._run_one(conn, job)
-                if result is not None:
-                    break
-                # The worker hung or died with the job in flight: replace it, retry once.
-                tail = conn.stderr_tail()
-                conn.kill()
-                attempts += 1
-                if attempts > self.retries or self._closed:
-                    result = RunResult.failure(job.id, "crash", f"the sandbox worker died running this job twice\n{tail[-500:]}")
-                    if self._closed:
-                        break
-                # Replace the dead worker even after giving up on this job: the next job needs one.
+            job = inflight[0]
+            result = self._receive(conn, job)
+            if result is not None:
+                inflight.popleft()
+                attempts.pop(job.id, None)
+                self._results.put(result)
+                continue
+            # The worker hung or died with jobs in flight: replace it, retry the job it was running
+            # once (a job that kills its worker twice fails as a crash); the queued ones go back.
+            tail = conn.stderr_tail()
+            conn.kill()
+            attempts[job.id] = attempts.get(job.id, 0) + 1
+            if attempts[job.id] > self.retries or self._closed:
+                inflight.popleft()
+                self._results.put(RunResult.failure(
+                    job.id, "crash", f"the sandbox worker died running this job twice\n{tail[-500:]}"))
+            if self._closed:
+                for queued in inflight:
+                    self._results.put(RunResult.failure(queued.id, "crash", "the sandbox was closed"))
+                return
+            try:
+                conn = self._connections[index] = self._connect(index)
+                self.replaced += 1
+            except SandboxError as exc:
+                for queued in inflight:
+                    self._results.put(RunResult.failure(queued.id, "crash", f"the sandbox worker could not be replaced: {exc}"))
+                self._drain_as_crashed(str(exc))
+                return
+            for queued in inflight:  # resend what the dead worker had not finished, in order
                 try:
-                    conn = self._connections[index] = self._connect(index)
-                    self.replaced += 1
-                except SandboxError as exc:
-                    result = result or RunResult.failure(job.id, "crash", f"the sandbox worker could not be replaced: {exc}")
-                    self._results.put(result)
-                    self._drain_as_crashed(str(exc))
-                    return
-            self._results.put(result)
+                    conn.send(queued.message())
+                except (OSError, ValueError):
+                    pass
 
-    def _run_one(self, conn: _Connection, job: Job) -> RunResult | None:
+    def _receive(self, conn: _Connection, job: Job) -> RunResult | None:
+        """The result of ``job``, the oldest job in flight; None if the worker hung or died."""
         try:
-            conn.send(job.message())
             msg = conn.recv(job.timeout + GRACE)
-        except (OSError, ValueError, protocol.ProtocolError):  # ValueError: a pipe already closed
+        except (OSError, ValueError, protocol.ProtocolError):
             return None
         if msg is None:
             return None
