@@ -1,0 +1,45 @@
+"""A timed-out child that was runnable but starved of CPU by a loaded host gets more wall time;
+one that was sleeping or spinning does not (pytest_passk.worker._starved)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pytest_passk.worker import _process_state, _starved
+
+BUSY = [sys.executable, "-c", "while True: pass"]
+
+
+def _spawn(cmd: list[str], nice: int = 0) -> subprocess.Popen[bytes]:
+    # Everything on CPU 0, so the competitors really compete.
+    return subprocess.Popen(["taskset", "-c", "0", "nice", "-n", str(nice), *cmd])
+
+
+@pytest.fixture
+def procs():
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/taskset"), reason="needs taskset (util-linux)")
+def test_starved_only_when_runnable_without_cpu(procs) -> None:
+    procs.extend(_spawn(BUSY) for _ in range(4))
+    starved = _spawn(BUSY, nice=19)  # runnable all along, but the scheduler gives it ~1% of CPU 0
+    spinning = subprocess.Popen(BUSY)  # free to run on any core
+    sleeping = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    procs.extend([starved, spinning, sleeping])
+    time.sleep(2.0)
+    assert _starved(starved.pid, timeout=2.0), _process_state(starved.pid)
+    assert not _starved(sleeping.pid, timeout=2.0), _process_state(sleeping.pid)
+    assert "sleeping" in _process_state(sleeping.pid)
+    # The free spinner got well over half of its 2 s in CPU time: a real timeout, no extension.
+    assert not _starved(spinning.pid, timeout=1.0), _process_state(spinning.pid)
+    assert "running" in _process_state(spinning.pid)
+    assert not _starved(999_999_999, timeout=1.0)  # no such process
