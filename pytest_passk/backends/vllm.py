@@ -24,6 +24,9 @@ _NOT_INSTALLED = (
 
 
 def _import_vllm() -> Any:
+    # vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
+    # want it set VLLM_LOGGING_LEVEL themselves.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     try:
         import vllm
     except ImportError as exc:
