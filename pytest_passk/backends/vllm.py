@@ -264,11 +264,13 @@ class VLLMBackend(Backend):
                 except Exception:
                     pass
             self._llm = None
-        if self._reaper is not None:  # the engine was shut down: the reaper can go
+        # The engine was shut down: the reaper can go. (dict.pop is atomic: close() may run in the
+        # generation thread and the main thread at once.)
+        reaper = self.__dict__.pop("_reaper", None)
+        if reaper is not None:
             try:
-                self._reaper.stdin.write(b"closed")
-            except OSError:
+                reaper.stdin.write(b"closed")
+                reaper.stdin.close()
+            except (OSError, ValueError):
                 pass
-            self._reaper.stdin.close()
-            self._reaper.wait()
-            self._reaper = None
+            reaper.wait()
