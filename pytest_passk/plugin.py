@@ -10,7 +10,7 @@ import pytest
 
 from pytest_passk import hookspecs
 from pytest_passk.options import Settings, add_options
-from pytest_passk.problem import MARKER, MARKER_SIGNATURE, MarkerError, Problem, problem_from_item
+from pytest_passk.problem import MARKER_SIGNATURE, MarkerError, Problem, problem_from_item
 
 if TYPE_CHECKING:
     from pytest_passk.candidate import Candidate

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,20 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
         if name.startswith("PASSK_"):
             monkeypatch.delenv(name, raising=False)
     return pytester
+
+
+def need_vllm() -> Any:
+    """vLLM, or a skip; a failure instead under PASSK_REQUIRE_VLLM=1 (scripts/test.sh sets it)."""
+    try:
+        import vllm
+    except ImportError as exc:
+        if os.environ.get("PASSK_REQUIRE_VLLM") == "1":
+            pytest.fail(f"PASSK_REQUIRE_VLLM=1 but vLLM is not importable ({exc}); run scripts/install-vllm.sh")
+        pytest.skip(f"vLLM is not installed ({exc}); scripts/install-vllm.sh installs the CPU build")
+    return vllm
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,26 +17,11 @@ from typing import Any
 
 import pytest
 
-from conftest import problem
+from conftest import free_port, need_vllm, problem
 from pytest_passk.backends import openai as openai_backend
 
-REQUIRE_VLLM = os.environ.get("PASSK_REQUIRE_VLLM") == "1"
 
 
-def need_vllm() -> None:
-    """Skip without vLLM; fail instead under PASSK_REQUIRE_VLLM=1 (scripts/test.sh sets it)."""
-    try:
-        import vllm  # noqa: F401
-    except ImportError as exc:
-        if REQUIRE_VLLM:
-            pytest.fail(f"PASSK_REQUIRE_VLLM=1 but vLLM is not importable ({exc}); run scripts/install-vllm.sh")
-        pytest.skip(f"vLLM is not installed ({exc}); scripts/install-vllm.sh installs the CPU build")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

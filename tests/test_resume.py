@@ -19,19 +19,9 @@ from typing import Any
 
 import pytest
 
-from conftest import pid_alive, write_samples
-
-REQUIRE_VLLM = os.environ.get("PASSK_REQUIRE_VLLM") == "1"
+from conftest import need_vllm, pid_alive, write_samples
 
 
-def need_vllm() -> None:
-    """Skip without vLLM; fail instead under PASSK_REQUIRE_VLLM=1 (scripts/test.sh sets it)."""
-    try:
-        import vllm  # noqa: F401
-    except ImportError as exc:
-        if REQUIRE_VLLM:
-            pytest.fail(f"PASSK_REQUIRE_VLLM=1 but vLLM is not importable ({exc}); run scripts/install-vllm.sh")
-        pytest.skip(f"vLLM is not installed ({exc}); scripts/install-vllm.sh installs the CPU build")
 
 
 @pytest.fixture(scope="session")

@@ -19,22 +19,11 @@ from typing import Any
 
 import pytest
 
-from conftest import problem, read_samples
+from conftest import need_vllm, problem, read_samples
 from pytest_passk.candidate import program_for
 from pytest_passk.store import code_hash
 
-REQUIRE_VLLM = os.environ.get("PASSK_REQUIRE_VLLM") == "1"
 
-
-def need_vllm() -> Any:
-    """vLLM, or a skip (a failure under PASSK_REQUIRE_VLLM=1, as scripts/test.sh sets)."""
-    try:
-        import vllm
-    except ImportError as exc:
-        if REQUIRE_VLLM:
-            pytest.fail(f"PASSK_REQUIRE_VLLM=1 but vLLM is not importable ({exc}); run scripts/install-vllm.sh")
-        pytest.skip(f"vLLM is not installed ({exc}); scripts/install-vllm.sh installs the CPU build")
-    return vllm
 
 
 @pytest.fixture(scope="session")
