@@ -133,7 +133,7 @@ class Evaluation:
             return problem.style
         if self.settings.style != "auto":
             return self.settings.style
-        return self.backend.default_style()
+        return self.backend.style_for(problem) or self.backend.default_style()
 
     def run(self) -> SuiteResult:
         t0 = time.monotonic()

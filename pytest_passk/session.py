@@ -70,7 +70,7 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
     if settings.save_samples is not None:
         from pytest_passk.backends.replay import write_samples
 
-        write_samples(settings.save_samples, [(p.problem.id, t) for p in suite.problems for t in p.texts])
+        write_samples(settings.save_samples, [(p.problem.id, t, p.style) for p in suite.problems for t in p.texts])
     gate = report.gate_failures(suite, settings.fail_under)
     config.stash[_gate_key()] = gate
     xml = _junit(config)

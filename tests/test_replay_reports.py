@@ -134,8 +134,8 @@ def test_junit_properties(suite_run, pytester: pytest.Pytester) -> None:
 
 def test_save_samples_writes_humaneval_lines(suite_run, pytester: pytest.Pytester, passk_run) -> None:
     saved = read_samples(pytester.path / "saved.jsonl")
-    assert saved == [{"task_id": "add", "completion": c} for c in (ADD_OK, ADD_BAD, ADD_OK2, ADD_BAD2)] + [
-        {"task_id": "mul", "completion": c} for c in (MUL_OK, MUL_BAD)]
+    assert saved == [{"task_id": "add", "completion": c, "style": "chat"} for c in (ADD_OK, ADD_BAD, ADD_OK2, ADD_BAD2)] + [
+        {"task_id": "mul", "completion": c, "style": "chat"} for c in (MUL_OK, MUL_BAD)]
     # and re-scoring the saved file gives the same numbers
     again = passk_run([(r["task_id"], r["completion"]) for r in saved])
     assert [(p["id"], p["n"], p["correct"]) for p in again.report["problems"]] == [
@@ -259,3 +259,25 @@ def test_broken_fixture_fails_every_candidate_as_setup(pytester: pytest.Pytester
     rec = problem(result.report, "add")
     assert (rec["correct"], rec["reasons"]) == (0, {"setup": 2})
     assert "no database here" in rec["first_failure"]["message"]
+
+
+def test_a_saved_file_remembers_its_style(pytester: pytest.Pytester) -> None:
+    """A problem that leaves the style to the run re-scores a saved chat-style file as chat, unasked."""
+    pytester.makepyfile(test_auto="""
+        from pytest_passk import passk
+
+        @passk(k=1, prompt="Write add(a, b).", id="add")
+        def test_add(candidate):
+            assert candidate.function("add")(2, 3) == 5
+    """)
+    reply = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\n"
+    path = pytester.path / "saved.jsonl"
+    path.write_text(json.dumps({"task_id": "add", "completion": reply, "style": "chat"}) + "\n")
+    assert pytester.runpytest(*LOCAL, f"--passk-samples={path}").ret == 0
+    # Without the recorded style the reply would be read as a completion: prompt + reply, no program.
+    path.write_text(json.dumps({"task_id": "add", "completion": reply}) + "\n")
+    assert pytester.runpytest(*LOCAL, f"--passk-samples={path}").ret == 1
+    path.write_text(json.dumps({"task_id": "add", "completion": reply, "style": "prose"}) + "\n")
+    result = pytester.runpytest(*LOCAL, f"--passk-samples={path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*saved.jsonl:1: \"style\" must be one of completion, chat, got 'prose'*"])

@@ -41,6 +41,10 @@ class Backend(ABC):
     def source_key(self) -> str:
         """Identifies the model and every sampling setting: samples are reused only under the same key."""
 
+    def style_for(self, problem: Problem) -> str | None:
+        """The style this backend knows a problem's samples have (a saved file records it), or None."""
+        return None
+
     def default_style(self) -> str:
         """The style used when neither the marker nor ``--passk-style`` chooses one."""
         return "completion"
