@@ -41,6 +41,16 @@ REASONS = (
 )
 
 
+#: A run that was starved of CPU by a busy host (runnable, little CPU used) gets its timeout again,
+#: up to this many times; the host waits for a result accordingly (:func:`max_wall`).
+MAX_EXTENSIONS = 3
+
+
+def max_wall(timeout: float) -> float:
+    """The longest a run with ``timeout`` may take in wall-clock time, extensions included."""
+    return timeout * (1 + MAX_EXTENSIONS)
+
+
 class ProtocolError(Exception):
     """A peer sent something that is not a message of this protocol."""
 

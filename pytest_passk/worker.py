@@ -526,18 +526,40 @@ def _set_limits(job: protocol.Job) -> None:  # pragma: no cover - runs in the ch
             pass
 
 
-_MAX_EXTENSIONS = 3
+_MAX_EXTENSIONS = protocol.MAX_EXTENSIONS
+
+
+def _process_table() -> dict[int, list[bytes]]:
+    """``pid -> stat fields after the command name`` for every process visible in /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    table[int(entry)] = fh.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+    return table
 
 
 def _starved(pid: int, timeout: float) -> bool:
-    """Runnable, yet given less than half of its timeout in CPU time."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-    except OSError:
+    """The run's child is runnable, yet the run (it and everything it started) was given less than
+    half of its timeout in CPU time: the host is busy, the candidate is not slow. A run that keeps
+    itself busy (a fork bomb starving its own parent) is not starved."""
+    table = _process_table()
+    if pid not in table or table[pid][0] != b"R":
         return False
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return fields[0] == b"R" and cpu < timeout / 2
+    parent = table[pid][1]  # the worker: everything below it belongs to this run
+    children: dict[int, list[int]] = {}
+    for p, fields in table.items():
+        children.setdefault(int(fields[1]), []).append(p)
+    cpu_ticks, todo = 0, list(children.get(int(parent), []))
+    while todo:
+        p = todo.pop()
+        f = table[p]
+        cpu_ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # own and reaped children's
+        todo += children.get(p, [])
+    return cpu_ticks / os.sysconf("SC_CLK_TCK") < timeout / 2
 
 
 def _process_state(pid: int) -> str:

@@ -31,12 +31,18 @@ def procs():
 @pytest.mark.skipif(not os.path.exists("/usr/bin/taskset"), reason="needs taskset (util-linux)")
 def test_starved_only_when_runnable_without_cpu(procs) -> None:
     procs.extend(_spawn(BUSY) for _ in range(4))
-    starved = _spawn(BUSY, nice=19)  # runnable all along, but the scheduler gives it ~1% of CPU 0
+    # Like a worker and its run: an idle parent whose only descendant is runnable all along, yet
+    # given ~1% of CPU 0 by the scheduler. (_starved counts the CPU of all the parent's descendants.)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; p = subprocess.Popen(sys.argv[1:]); print(p.pid, flush=True); p.wait()",
+         "taskset", "-c", "0", "nice", "-n", "19", *BUSY], stdout=subprocess.PIPE)
+    starved_pid = int(parent.stdout.readline())
     spinning = subprocess.Popen(BUSY)  # free to run on any core
     sleeping = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    procs.extend([starved, spinning, sleeping])
+    procs.extend([parent, spinning, sleeping])
     time.sleep(2.0)
-    assert _starved(starved.pid, timeout=2.0), _process_state(starved.pid)
+    assert _starved(starved_pid, timeout=2.0), _process_state(starved_pid)
+    os.kill(starved_pid, 9)
     assert not _starved(sleeping.pid, timeout=2.0), _process_state(sleeping.pid)
     assert "sleeping" in _process_state(sleeping.pid)
     # The free spinner got well over half of its 2 s in CPU time: a real timeout, no extension.

@@ -166,7 +166,7 @@ class VLLMBackend(Backend):
         # run's random stream: the seed moves with the number of samples already held.
         self._seed_offset = sum(r.start for r in requests)
         if self.settings.temperature == 0 and any(r.n > 1 for r in requests):
-            raise BackendError("--passk-temperature=0 is greedy sampling: every sample of a prompt would be the "
+            raise BackendError("--passk-temperature=0: temperature 0 is greedy sampling, every sample of a prompt would be the "
                                "same, and vLLM refuses n > 1 with it; use n=1 or a temperature above 0")
         self.llm  # noqa: B018 - loads the engine
 

@@ -231,7 +231,7 @@ class WorkerPool(Sandbox):
     def _receive(self, conn: _Connection, job: Job) -> RunResult | None:
         """The result of ``job``, the oldest job in flight; None if the worker hung or died."""
         try:
-            msg = conn.recv(job.timeout + GRACE)
+            msg = conn.recv(protocol.max_wall(job.timeout) + GRACE)
         except (OSError, ValueError, protocol.ProtocolError):
             return None
         if msg is None:
