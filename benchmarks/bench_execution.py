@@ -99,6 +99,23 @@ print((time.perf_counter() - t) / n)
     return {"passk_ms": 1000 / rate, "bare_fork_ms": bare_s * 1000, "overhead_ms": 1000 / rate - bare_s * 1000}
 
 
+def pool_startup(workers: int, repeat: int = 3) -> list[float]:
+    """Seconds from DockerSandbox.start() to every container's worker ready (collected, posture checked)."""
+    from pytest_passk.sandbox import SandboxSettings
+    from pytest_passk.sandbox.docker import DockerSandbox
+
+    nodeids = ["example_suites/humaneval/test_humaneval.py::test_humaneval[HumanEval/0]"]
+    times = []
+    for _ in range(repeat):
+        box = DockerSandbox(SandboxSettings(workers=workers, invocation_dir=str(ROOT), rootdir=str(ROOT),
+                                            image="auto", memory=2 << 30))
+        t = time.perf_counter()
+        box.start(nodeids)
+        times.append(time.perf_counter() - t)
+        box.close()
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=2)
@@ -131,6 +148,10 @@ def main() -> None:
             print(f"| pytest-passk, {name.split()[1]} sandbox | {rate:.1f} | {min(rows[name]):.2f} (incl. pytest start-up and collection) | {rate / he_rate:.2f}x |")
     if rows["passk docker"]:
         print(f"\ndocker / local throughput: {max(rates['passk docker']) / max(rates['passk local']):.2f}")
+    if not args.skip_docker:
+        starts = pool_startup(args.workers)
+        print(f"\ndocker pool start-up, {args.workers} workers (engine check, image, containers, collection, "
+              f"posture check): {', '.join(f'{t:.2f}' for t in starts)} s")
     o = protocol_overhead()
     print(f"\nper-run cost, one worker: {o['passk_ms']:.2f} ms through the pytest item protocol vs "
           f"{o['bare_fork_ms']:.2f} ms bare fork+exec+exit: overhead {o['overhead_ms']:.2f} ms/run")

@@ -72,7 +72,9 @@ def plugin_run(model: str, n: int, max_tokens: int, seed: int, tmp: Path, extra:
     report = tmp / f"report-{time.monotonic_ns()}.json"
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "example_suites" / "humaneval"), "-q", "-p", "no:cacheprovider",
            "--humaneval-ids=demo", f"--passk-max-tokens={max_tokens}", f"--passk-seed={seed}",
-           "--passk-store=:memory:", f"--passk-report={report}", "--passk-runs=1", *extra]
+           "--passk-store=:memory:", f"--passk-report={report}", "--passk-runs=1",
+           "--passk-style=completion",  # the very prompts the raw call gets: no chat template
+           *extra]
     if model:
         cmd.append(f"--passk-model={model}")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)

@@ -7,7 +7,10 @@ each problem is handed on as soon as its request completes, so execution overlap
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,9 +103,37 @@ def _engine_processes() -> list[str]:
     return found
 
 
+def _folder_has_chat_template(path: str) -> bool | None:
+    """Whether a local model folder's tokenizer has a chat template, read from its files without
+    importing transformers (seconds saved before anything starts); None if ``path`` is no folder."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    if any((folder / name).is_file() for name in ("chat_template.jinja", "chat_template.json")):
+        return True
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("chat_template"))
+
+
+def _kill_processes(pids: list[str]) -> None:
+    """SIGKILL ``PID:STARTTIME`` processes that are still the same processes."""
+    for item in pids:
+        pid, start = map(int, item.split(":"))
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+            if int(stat[stat.rfind(b")") + 2:].split()[19]) == start:
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+
+
 class VLLMBackend(Backend):
     name = "vllm"
     _reaper: Any = None
+    _engine_pids: list[str] = []
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -117,6 +148,8 @@ class VLLMBackend(Backend):
         self._llm: Any = None
         self._tokenizer: Any = None
         self._seed_offset = 0
+        self._close_lock = threading.Lock()
+        self._default_style: str | None = None
 
     # -- engine ------------------------------------------------------------------------------
 
@@ -151,7 +184,7 @@ class VLLMBackend(Backend):
                         f"model {self.settings.model!r} not found: it is not a built-in name, not a local folder, "
                         f"and loading it as a hub id failed ({text[:300]})") from None
                 raise BackendError(f"vLLM could not load {self.settings.model!r}: {text[:800]}") from None
-            engine_processes = _engine_processes()
+            engine_processes = self._engine_pids = _engine_processes()
             if engine_processes:
                 import subprocess
                 import sys
@@ -171,8 +204,12 @@ class VLLMBackend(Backend):
         self.llm  # noqa: B018 - loads the engine
 
     def default_style(self) -> str:
-        tokenizer = self._tokenizer_only()
-        return "chat" if getattr(tokenizer, "chat_template", None) else "completion"
+        if self._default_style is None:
+            has_template = _folder_has_chat_template(self.model_path)
+            if has_template is None:  # not a local folder: ask the tokenizer (may reach the hub)
+                has_template = bool(getattr(self._tokenizer_only(), "chat_template", None))
+            self._default_style = "chat" if has_template else "completion"
+        return self._default_style
 
     def _tokenizer_only(self) -> Any:
         if self._tokenizer is None:
@@ -258,7 +295,14 @@ class VLLMBackend(Backend):
                 f"max tokens {self.settings.max_tokens}{seed})")
 
     def close(self) -> None:
+        with self._close_lock:  # the generation thread and the main thread may both close
+            self._close()
+
+    def _close(self) -> None:
         if self._llm is not None:
+            # Every sample is in by now: the engine's graceful shutdown (seconds of waiting for its
+            # processes) buys nothing, so they are killed first and the shutdown below is quick.
+            _kill_processes(self._engine_pids)
             engine = getattr(self._llm, "llm_engine", None)
             shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
             if callable(shutdown):
