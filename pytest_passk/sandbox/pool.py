@@ -103,6 +103,7 @@ class WorkerPool(Sandbox):
         self._nodeids: list[str] = []
         self._closed = False
         self.replaced = 0  #: workers replaced after dying
+        self._fatal: SandboxError | None = None  #: set when the sandbox cannot go on
 
     @abstractmethod
     def spawn(self, index: int) -> subprocess.Popen[bytes]:
@@ -218,9 +219,11 @@ class WorkerPool(Sandbox):
                 conn = self._connections[index] = self._connect(index)
                 self.replaced += 1
             except SandboxError as exc:
-                for queued in inflight:
-                    self._results.put(RunResult.failure(queued.id, "crash", f"the sandbox worker could not be replaced: {exc}"))
-                self._drain_as_crashed(str(exc))
+                # The sandbox itself is gone (e.g. the Docker engine stopped): no verdict can be
+                # trusted from here on. The run stops; what finished is kept and the rest resumes.
+                self._fatal = SandboxError(
+                    f"the {self.name} sandbox stopped working and a worker could not be replaced: {exc}\n"
+                    "Verdicts finished so far are kept in the store: fix the sandbox and run again to resume.")
                 return
             for queued in inflight:  # resend what the dead worker had not finished, in order
                 try:
@@ -244,17 +247,6 @@ class WorkerPool(Sandbox):
         except protocol.ProtocolError:
             return RunResult.failure(job.id, "malformed", "the worker sent an unreadable result")
 
-    def _drain_as_crashed(self, why: str) -> None:
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if job is None:
-                self._jobs.put(None)
-                return
-            self._results.put(RunResult.failure(job.id, "crash", why))
-
     def submit(self, job: Job) -> None:
         self._pending += 1
         self._jobs.put(job)
@@ -265,8 +257,11 @@ class WorkerPool(Sandbox):
 
     def next_result(self, timeout: float) -> RunResult | None:
         try:
-            result = self._results.get(timeout=timeout)
+            # Results that finished before the sandbox failed are still handed out (and stored).
+            result = self._results.get(timeout=timeout if self._fatal is None else 0)
         except queue.Empty:
+            if self._fatal is not None:
+                raise self._fatal from None
             if self._pending and not any(t.is_alive() for t in self._threads):
                 raise SandboxError(f"all {self.name} workers stopped with {self._pending} job(s) unfinished") from None
             return None
