@@ -111,7 +111,40 @@ ensure_cgroups() {
 }
 
 start_dockerd() {
-    local flags="$1"
+    local flags="$1" stale
+    # A dockerd killed with -9 leaves its pid file behind, and a new one refuses to start over it.
+    if [ -f /var/run/docker.pid ]; then
+        stale="$(cat /var/run/docker.pid 2>/dev/null || true)"
+        # Gone, another program, or a zombie (where PID 1 does not reap, kill -0 still succeeds).
+        if [ -z "$stale" ] || ! kill -0 "$stale" 2>/dev/null \
+                || [ "$(cat "/proc/$stale/comm" 2>/dev/null)" != dockerd ] \
+                || [ "$(awk '{print $3}' "/proc/$stale/stat" 2>/dev/null)" = Z ]; then
+            log "removing the stale pid file of a dockerd that is gone (pid ${stale:-?})"
+            rm -f /var/run/docker.pid
+        fi
+    fi
+    # ... and leaves the containerd it managed running, which makes the new one time out.
+    local orphan i
+    orphan="$(pgrep -f 'containerd --config /var/run/docker/containerd/containerd.toml' 2>/dev/null || true)"
+    if [ -n "$orphan" ] && [ -z "$(live_dockerd_pids)" ]; then
+        log "stopping the containerd a dead dockerd left running (pid $orphan)"
+        # shellcheck disable=SC2086
+        kill $orphan 2>/dev/null || true
+        for ((i = 0; i < 20; i++)); do
+            orphan="$(pgrep -f 'containerd --config /var/run/docker/containerd/containerd.toml' 2>/dev/null || true)"
+            [ -z "$orphan" ] && break
+            [ "$(awk '{print $3}' "/proc/${orphan%% *}/stat" 2>/dev/null)" = Z ] && break
+            sleep 0.5
+        done
+        # shellcheck disable=SC2086
+        [ -z "$orphan" ] || kill -9 $orphan 2>/dev/null || true
+    fi
+    # Its containerd pid file too: a new dockerd waits on a pid that is gone or a zombie.
+    local cpid
+    cpid="$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)"
+    if [ -n "$cpid" ] && { ! kill -0 "$cpid" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$cpid/stat" 2>/dev/null)" = Z ]; }; then
+        rm -f /var/run/docker/containerd/containerd.pid
+    fi
     log "starting dockerd $flags (log: $DOCKERD_LOG)"
     mkdir -p "$(dirname "$DOCKERD_LOG")"
     printf '\n=== setup-docker: %s dockerd %s\n' "$(date -u +%FT%TZ)" "$flags" >>"$DOCKERD_LOG"

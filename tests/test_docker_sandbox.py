@@ -149,6 +149,7 @@ WEAK_CONFTEST = '''
 from pytest_passk.sandbox.docker import DockerSandbox
 
 DROP = DROP_FLAGS
+ADD = ADD_FLAGS
 
 
 class WeakDocker(DockerSandbox):
@@ -169,6 +170,7 @@ class WeakDocker(DockerSandbox):
                     break
             else:
                 out.append(arg)
+        out[1:1] = ADD  # right after "run"
         return out
 
 
@@ -176,21 +178,24 @@ def pytest_passk_sandbox(config, name):
     return WeakDocker if name == "weak" else None
 '''
 
-#: (flags to drop as (flag, value prefix or None when the flag takes no value), what the error must say)
+#: (flags to drop as (flag, value prefix or None when the flag takes no value), flags to add,
+#: what the error must say)
 WEAKENINGS = {
-    "network": ([("--network", "none")], "network interfaces besides loopback"),
-    "read-only": ([("--read-only", None)], "root filesystem is writable"),
-    "no-new-privileges": ([("--security-opt", "no-new-privileges")], "no-new-privileges is not set"),
-    "pids-limit": ([("--pids-limit", "")], "no pids limit"),
-    "memory": ([("--memory", ""), ("--memory-swap", "")], "no memory limit"),
+    # Host networking, not just "no --network none": on an engine started without a bridge
+    # (scripts/setup-docker.sh's fallback) a container without the flag has no network anyway.
+    "network": ([("--network", "none")], ["--network", "host"], "network interfaces besides loopback"),
+    "read-only": ([("--read-only", None)], [], "root filesystem is writable"),
+    "no-new-privileges": ([("--security-opt", "no-new-privileges")], [], "no-new-privileges is not set"),
+    "pids-limit": ([("--pids-limit", "")], [], "no pids limit"),
+    "memory": ([("--memory", ""), ("--memory-swap", "")], [], "no memory limit"),
 }
 
 
 @pytest.mark.parametrize("weakness", list(WEAKENINGS))
 def test_posture_check_refuses_a_weakened_container(pytester: pytest.Pytester, weakness: str) -> None:
-    drop, expected = WEAKENINGS[weakness]
+    drop, add, expected = WEAKENINGS[weakness]
     add_suite(pytester)
-    pytester.makeconftest(WEAK_CONFTEST.replace("DROP_FLAGS", repr(drop)))
+    pytester.makeconftest(WEAK_CONFTEST.replace("DROP_FLAGS", repr(drop)).replace("ADD_FLAGS", repr(add)))
     # A candidate that, should it ever run, calls home to a host listener (reachable once the
     # network is on) and passes: neither may happen.
     listener = socket.socket()
