@@ -7,7 +7,6 @@ wall-clock timeout, memory, output size, and killing everything a candidate star
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import os
@@ -23,12 +22,12 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from pytest_passk import _processes as procs
 from pytest_passk import protocol
 from pytest_passk.candidate import Candidate
 
 _MESSAGE_CAP = 2000
 _RESULT_CAP = 64 * 1024
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 def _trim(text: str, cap: int = _MESSAGE_CAP) -> str:
@@ -64,7 +63,7 @@ class WorkerPlugin:
         # worker itself belongs to the last run and is killed after it.
         self.sole_tenant = bool(init.get("sole_tenant", False))
         self.posture: dict[str, Any] | None = None
-        self._tmp_baseline = {d: set(_listdir(d)) for d in _SCRATCH} if self.clean_tmp else {}
+        self._tmp_baseline = {d: set(procs.listdir(d)) for d in procs.SCRATCH} if self.clean_tmp else {}
 
     # -- pytest hooks -------------------------------------------------------------------------
 
@@ -170,7 +169,7 @@ class WorkerPlugin:
             if remaining <= 0:
                 # A child that was runnable yet barely scheduled was starved by a loaded host, not
                 # slow: give it more wall time (the limit is meant for the candidate, not the machine).
-                if extensions < _MAX_EXTENSIONS and _starved(pid, job.timeout):
+                if extensions < procs.MAX_EXTENSIONS and procs.starved(pid, job.timeout):
                     extensions += 1
                     deadline += job.timeout
                     continue
@@ -197,9 +196,9 @@ class WorkerPlugin:
                     status = None
         if pidfd is not None:
             os.close(pidfd)
-        stuck = _process_state(pid) if timed_out else ""
+        stuck = procs.process_state(pid) if timed_out else ""
         # Kill the child's whole session before reading what is left, so nothing it started goes on.
-        _kill_group(pid)
+        procs.kill_group(pid)
         if status is None:
             try:
                 _, status = os.waitpid(pid, 0)
@@ -310,7 +309,7 @@ class WorkerPlugin:
 
     def _reap_everything(self, pid: int) -> None:
         """Kill and reap every process the run left behind, however it detached itself."""
-        _kill_group(pid)
+        procs.kill_group(pid)
         try:
             if os.waitpid(-1, os.WNOHANG) == (0, 0):
                 pass  # something the run started is still alive: hunt it down below
@@ -319,9 +318,9 @@ class WorkerPlugin:
         deadline = time.monotonic() + 5
         me = os.getpid()
         while time.monotonic() < deadline:
-            children = _all_but(me) if self.sole_tenant else _children_of(me)
+            children = procs.all_but(me) if self.sole_tenant else procs.children_of(me)
             for child in children:
-                _kill_group(child)
+                procs.kill_group(child)
                 try:
                     os.kill(child, signal.SIGKILL)
                 except ProcessLookupError:
@@ -336,7 +335,7 @@ class WorkerPlugin:
 
     def _clean_tmp(self) -> None:
         """Remove what a run left in scratch space (inside a container only: there it is a private tmpfs)."""
-        if not any(set(_listdir(d)) - self._tmp_baseline[d] for d in _SCRATCH) and not _sysv_ipc_objects():
+        if not any(set(procs.listdir(d)) - self._tmp_baseline[d] for d in procs.SCRATCH) and not procs.sysv_ipc_objects():
             return
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -345,18 +344,18 @@ class WorkerPlugin:
                     os.setgroups([])
                     os.setgid(self.drop_user[1])
                     os.setuid(self.drop_user[0])
-                for d in _SCRATCH:
-                    for name in set(_listdir(d)) - self._tmp_baseline[d]:
+                for d in procs.SCRATCH:
+                    for name in set(procs.listdir(d)) - self._tmp_baseline[d]:
                         p = os.path.join(d, name)
                         if os.path.isdir(p) and not os.path.islink(p):
-                            _unlock_tree(p)  # a run may lock its own folders (mode 000) against rmtree
+                            procs.unlock_tree(p)  # a run may lock its own folders (mode 000) against rmtree
                             shutil.rmtree(p, ignore_errors=True)
                         else:
                             try:
                                 os.unlink(p)
                             except OSError:
                                 pass
-                _remove_sysv_ipc()
+                procs.remove_sysv_ipc()
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
@@ -378,125 +377,6 @@ def _describe(exc: BaseException) -> str:
         text = f"{type(exc).__name__} (its message could not be shown: {type(err).__name__})"
     return _trim(text, 4 * _MESSAGE_CAP)
 
-
-_SCRATCH = ("/tmp", "/dev/shm", "/dev/mqueue")
-_SYSV_IPC = (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl"))
-
-
-def _sysv_ipc_objects() -> list[tuple[str, int]]:
-    """System V shared memory, message queues and semaphores: they outlive the processes that made them."""
-    found = []
-    for kind, ctl in _SYSV_IPC:
-        try:
-            with open(f"/proc/sysvipc/{kind}") as fh:
-                rows = fh.read().splitlines()[1:]
-        except OSError:
-            continue
-        found += [(ctl, int(row.split()[1])) for row in rows if len(row.split()) > 1]
-    return found
-
-
-def _remove_sysv_ipc() -> None:  # pragma: no cover - runs in the cleaning child, as the candidates' user
-    objects = _sysv_ipc_objects()
-    if not objects:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    for ctl, ident in objects:
-        if ctl == "semctl":
-            libc.semctl(ident, 0, 0)  # IPC_RMID
-        else:
-            getattr(libc, ctl)(ident, 0, None)  # IPC_RMID
-
-
-def _unlock_tree(top: str) -> None:  # pragma: no cover - runs in the cleaning child
-    """Give the owner back rwx on every directory under ``top`` (never following links)."""
-    stack = [top]
-    while stack:
-        d = stack.pop()
-        try:
-            os.chmod(d, 0o700)  # d is a real directory: only those are pushed
-            stack += [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            pass
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
-def _all_but(me: int) -> list[int]:
-    """Every live process in the (container's) PID namespace except PID 1 and ``me``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (1, me):
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            if stat[stat.rfind(b")") + 2:][:1] != b"Z":
-                found.append(int(entry))
-    return found
-
-
-def check_posture(drop_user: tuple[int, int] | None) -> dict[str, Any]:
-    """What a candidate process would find around it: run in a forked child with the candidate's user."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(r)
-            if drop_user is not None:
-                os.setgroups([])
-                os.setgid(drop_user[1])
-                os.setuid(drop_user[0])
-            os.write(w, json.dumps(_posture_facts()).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    while chunk := os.read(r, 65536):
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data) if data else {"error": "posture probe died"}
-
-
-def _posture_facts() -> dict[str, Any]:  # pragma: no cover - runs in the child
-    facts: dict[str, Any] = {"uid": os.getuid(), "euid": os.geteuid()}
-    status = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            status[key] = value.strip()
-    facts["cap_eff"] = status.get("CapEff")
-    facts["cap_prm"] = status.get("CapPrm")
-    facts["no_new_privs"] = status.get("NoNewPrivs")
-    with open("/proc/net/dev") as fh:
-        facts["interfaces"] = sorted(line.split(":")[0].strip() for line in fh.readlines()[2:])
-    # The mount flag, not a write probe: the candidates' user cannot write /usr even on a writable
-    # root, yet could fill world-writable folders such as /var/tmp that no cleanup empties.
-    facts["root_writable"] = not os.statvfs("/").f_flag & os.ST_RDONLY
-    facts["pids_max"] = _first_readable(["/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"])
-    facts["memory_max"] = _first_readable(["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"])
-    facts["nofile"] = list(resource.getrlimit(resource.RLIMIT_NOFILE))
-    facts["fsize"] = list(resource.getrlimit(resource.RLIMIT_FSIZE))
-    facts["docker_socket"] = os.path.exists("/var/run/docker.sock") or os.path.exists("/run/docker.sock")
-    facts["env"] = sorted(os.environ)
-    return facts
-
-
-def _first_readable(paths: list[str]) -> str | None:
-    for path in paths:
-        try:
-            with open(path) as fh:
-                return fh.read().strip()
-        except OSError:
-            continue
-    return None
 
 
 def _reason_for(exc: BaseException) -> str:
@@ -526,91 +406,6 @@ def _set_limits(job: protocol.Job) -> None:  # pragma: no cover - runs in the ch
             pass
 
 
-_MAX_EXTENSIONS = protocol.MAX_EXTENSIONS
-
-
-def _process_table() -> dict[int, list[bytes]]:
-    """``pid -> stat fields after the command name`` for every process visible in /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    table[int(entry)] = fh.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-    return table
-
-
-def _starved(pid: int, timeout: float) -> bool:
-    """The run's child is runnable, yet the run (it and everything it started) was given less than
-    half of its timeout in CPU time: the host is busy, the candidate is not slow. A run that keeps
-    itself busy (a fork bomb starving its own parent) is not starved."""
-    table = _process_table()
-    if pid not in table or table[pid][0] != b"R":
-        return False
-    parent = table[pid][1]  # the worker: everything below it belongs to this run
-    children: dict[int, list[int]] = {}
-    for p, fields in table.items():
-        children.setdefault(int(fields[1]), []).append(p)
-    cpu_ticks, todo = 0, list(children.get(int(parent), []))
-    while todo:
-        p = todo.pop()
-        f = table[p]
-        cpu_ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # own and reaped children's
-        todo += children.get(p, [])
-    return cpu_ticks / os.sysconf("SC_CLK_TCK") < timeout / 2
-
-
-def _process_state(pid: int) -> str:
-    """What a timed-out child was doing: running or waiting (and on what), and its CPU time."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        with open(f"/proc/{pid}/wchan", "rb") as fh:
-            wchan = fh.read().decode(errors="replace").strip()
-    except OSError:
-        return ""
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    state = {"R": "running", "S": "sleeping", "D": "in uninterruptible wait", "T": "stopped",
-             "Z": "exited"}.get(fields[0].decode(), fields[0].decode())
-    where = f" in {wchan}" if wchan and wchan != "0" and state != "running" else ""
-    return f"the test was {state}{where}, {cpu:.2f} s of CPU used"
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _children_of(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # Fields after the command name (which may hold spaces and parens): state ppid ...
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == parent:
-            found.append(int(entry))
-    return found
-
-
-def _become_subreaper() -> None:
-    """Orphans of a run re-parent to the worker, so it can find and kill daemons that detached."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
 
 def main() -> int:
     # The protocol gets private copies of stdin/stdout; fds 0 and 1 then point elsewhere, so
@@ -622,7 +417,7 @@ def main() -> int:
     os.close(devnull)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    _become_subreaper()
+    procs.become_subreaper()
     line = proto_in.readline()
     if not line:
         return 0
@@ -641,7 +436,7 @@ def main() -> int:
         ] + [os.path.join(rootdir, f) for f in files]
         plugin = WorkerPlugin(init, proto_in, proto_out)
         if init.get("posture"):
-            plugin.posture = check_posture(plugin.drop_user)
+            plugin.posture = procs.check_posture(plugin.drop_user)
         pytest.main(args, plugins=[plugin])
     except Exception as exc:  # anything here means no job can run: tell the host once, clearly
         protocol.send(proto_out, "fatal", message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")

@@ -1,5 +1,5 @@
 """A timed-out child that was runnable but starved of CPU by a loaded host gets more wall time;
-one that was sleeping or spinning does not (pytest_passk.worker._starved)."""
+one that was sleeping or spinning does not (pytest_passk._processes.starved)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pytest_passk.worker import _process_state, _starved
+from pytest_passk._processes import process_state as _process_state, starved as _starved
 
 BUSY = [sys.executable, "-c", "while True: pass"]
 
