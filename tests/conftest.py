@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: The image the Docker tests run (scripts/setup-docker.sh builds it offline).
+DOCKER_IMAGE = "pytest-passk/python:bookworm"
+
+
+def docker_problem() -> str | None:
+    """Why the Docker tests cannot run here, or None."""
+    if shutil.which("docker") is None:
+        return "no docker command on PATH"
+    try:
+        info = subprocess.run(["docker", "image", "inspect", DOCKER_IMAGE], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "the Docker engine does not answer"
+    if info.returncode != 0:
+        return (f"the Docker engine or the image {DOCKER_IMAGE} is missing (run scripts/setup-docker.sh): "
+                f"{info.stderr.strip()}")
+    return None
+
+
+def need_docker() -> None:
+    """A skip without Docker; a failure instead under PASSK_REQUIRE_DOCKER=1 (scripts/test.sh sets it)."""
+    problem = docker_problem()
+    if problem is None:
+        return
+    if os.environ.get("PASSK_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"Docker is required here (PASSK_REQUIRE_DOCKER=1): {problem}")
+    pytest.skip(f"needs Docker: {problem}")

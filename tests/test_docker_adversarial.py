@@ -30,10 +30,11 @@ from typing import Any
 
 import pytest
 
+from conftest import need_docker
+
 pytestmark = pytest.mark.docker
 
 ADV = Path(__file__).parent / "adversarial"
-IMAGE = "pytest-passk/python:bookworm"
 CORRECT = "def add(a, b):\n    return a + b\n"
 CANARY_NAME = "PASSK_CANARY_SECRET"
 
@@ -127,28 +128,6 @@ CASES = [
     Case("network_external", ATTACK, ("assertion",)),
     Case("probe_clean@at_the_end", PROBE),
 ]
-
-
-def docker_problem() -> str | None:
-    """Why the Docker tests cannot run here, or None."""
-    if shutil.which("docker") is None:
-        return "no docker command on PATH"
-    try:
-        info = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return "the Docker engine does not answer"
-    if info.returncode != 0:
-        return f"the Docker engine or the image {IMAGE} is missing (run scripts/setup-docker.sh): {info.stderr.strip()}"
-    return None
-
-
-def require_docker() -> None:
-    problem = docker_problem()
-    if problem is None:
-        return
-    if os.environ.get("PASSK_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"Docker is required here (PASSK_REQUIRE_DOCKER=1): {problem}")
-    pytest.skip(f"needs Docker: {problem}")
 
 
 def host_addresses() -> list[str]:
@@ -291,7 +270,7 @@ def samples_for(listener: HostListener) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
-    require_docker()
+    need_docker()
     run_dir = tmp_path_factory.mktemp("adversarial")
     shutil.copy(ADV / "adv_suite.py", run_dir / "test_adv_suite.py")
     (run_dir / "cases.txt").write_text("".join(c.id + "\n" for c in CASES))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET_PLUGINS, write_samples
+from conftest import QUIET_PLUGINS, need_docker, write_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 24
@@ -30,11 +28,6 @@ def test_add(candidate):
 """
 
 
-def _engine_up() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True, timeout=30).returncode == 0
-
-
 def _stored(store: Path) -> list[tuple[str, int, str]]:
     if not store.exists():
         return []
@@ -47,10 +40,7 @@ def _stored(store: Path) -> list[tuple[str, int, str]]:
 
 @pytest.mark.docker
 def test_engine_killed_mid_run_stops_cleanly_and_resumes(tmp_path: Path) -> None:
-    if not _engine_up():
-        if os.environ.get("PASSK_REQUIRE_DOCKER") == "1":
-            pytest.fail("Docker is required here (PASSK_REQUIRE_DOCKER=1) but `docker info` fails")
-        pytest.skip("needs a running Docker engine (scripts/setup-docker.sh)")
+    need_docker()
     if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode != 0:
         pytest.skip("dockerd is not a process of this machine (a remote engine): cannot kill it here")
     (tmp_path / "test_slow.py").write_text(SUITE.format(n=N))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import stat
 import subprocess
@@ -16,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from conftest import DOCKER_IMAGE as IMAGE, need_docker
+
 pytestmark = pytest.mark.docker
 
-IMAGE = "pytest-passk/python:bookworm"
 REPO = Path(__file__).resolve().parents[1]
 
 SUITE = '''
@@ -43,29 +43,9 @@ def add(a, b):
 '''
 
 
-def _docker_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker command on PATH"
-    try:
-        info = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return "the Docker engine does not answer"
-    if info.returncode != 0:
-        return f"the Docker engine or the image {IMAGE} is missing (run scripts/setup-docker.sh): {info.stderr.strip()}"
-    return None
-
-
-_PROBLEM = _docker_problem()
-_REQUIRED = os.environ.get("PASSK_REQUIRE_DOCKER") == "1"
-
-
 @pytest.fixture(autouse=True)
 def _needs_docker() -> None:
-    if _PROBLEM is None:
-        return
-    if _REQUIRED:
-        pytest.fail(f"Docker is required here (PASSK_REQUIRE_DOCKER=1): {_PROBLEM}")
-    pytest.skip(f"needs Docker: {_PROBLEM}")
+    need_docker()
 
 
 def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
