@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,26 @@ def need_docker() -> None:
     if os.environ.get("PASSK_REQUIRE_DOCKER") == "1":
         pytest.fail(f"Docker is required here (PASSK_REQUIRE_DOCKER=1): {problem}")
     pytest.skip(f"needs Docker: {problem}")
+
+
+class ContainerStarts:
+    """Watches the engine's live event stream for pytest-passk containers starting."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            ["docker", "events", "--filter", "event=start", "--filter", "label=pytest-passk",
+             "--format", '{{.ID}} {{index .Actor.Attributes "pytest-passk.pid"}}'],
+            stdout=subprocess.PIPE, text=True,
+        )
+        time.sleep(0.3)  # the subscription must be in place before the run starts
+
+    def stop(self) -> list[tuple[str, str]]:
+        """``(container id, owner pid)`` of every start seen."""
+        time.sleep(0.3)
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        return [tuple(line.split()[:2]) for line in out.splitlines() if len(line.split()) >= 2]  # type: ignore[misc]
+
+    def of(self, pid: int) -> list[str]:
+        """Stop watching; the ids of the containers started by the process ``pid``."""
+        return [cid for cid, owner in self.stop() if owner == str(pid)]

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from conftest import need_docker
+from conftest import ContainerStarts, need_docker
 
 pytestmark = pytest.mark.docker
 
@@ -217,24 +217,6 @@ def processes_named(comm: str) -> list[int]:
             except OSError:
                 pass
     return found
-
-
-class ContainerStarts:
-    """Watches the engine's live event stream for pytest-passk containers starting."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            ["docker", "events", "--filter", "event=start", "--filter", "label=pytest-passk",
-             "--format", '{{.ID}} {{index .Actor.Attributes "pytest-passk.pid"}}'],
-            stdout=subprocess.PIPE, text=True,
-        )
-        time.sleep(0.3)  # the subscription must be in place before the run starts
-
-    def stop(self) -> list[tuple[str, str]]:
-        time.sleep(0.3)
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=10)
-        return [tuple(line.split()[:2]) for line in out.splitlines() if len(line.split()) >= 2]  # type: ignore[misc]
 
 
 def docker_lines(*args: str) -> list[str]:

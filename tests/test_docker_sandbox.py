@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DOCKER_IMAGE as IMAGE, need_docker
+from conftest import ContainerStarts, DOCKER_IMAGE as IMAGE, need_docker
 
 pytestmark = pytest.mark.docker
 
@@ -219,24 +219,6 @@ def test_posture_check_accepts_the_default_container(pytester: pytest.Pytester) 
 
 
 # -- containers dying mid-run -----------------------------------------------------------------
-
-class ContainerStarts:
-    """Watches the engine's live event stream for pytest-passk containers starting."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            ["docker", "events", "--filter", "event=start", "--filter", "label=pytest-passk",
-             "--format", '{{.ID}} {{index .Actor.Attributes "pytest-passk.pid"}}'],
-            stdout=subprocess.PIPE, text=True,
-        )
-        time.sleep(0.3)
-
-    def of(self, pid: int) -> list[str]:
-        time.sleep(0.3)
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=10)
-        return [line.split()[0] for line in out.splitlines() if line.split()[1:2] == [str(pid)]]
-
 
 def kill_container_running(comm: str, run: Run, exclude: set[int]) -> int:
     """Wait for the candidate process ``comm`` of ``run`` and ``docker kill`` its container."""
