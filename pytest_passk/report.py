@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -202,10 +201,9 @@ def generation_summary(suite: SuiteResult) -> str:
 class ProgressPrinter:
     """Progress lines for generation and execution: counts, rate and ETA, at most every ``every`` s."""
 
-    def __init__(self, write: Any, every: float = 2.0, tty: bool | None = None) -> None:
+    def __init__(self, write: Any, every: float = 2.0) -> None:
         self.write = write
         self.every = every
-        self.tty = sys.stderr.isatty() if tty is None else tty
         self.last: dict[str, float] = {}
         self.start: dict[str, float] = {}
 
