@@ -19,7 +19,7 @@ one-time nonce, that the test's call phase ran to completion; anything else is a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 VERSION = 1
@@ -88,6 +88,10 @@ class Job:
     code: str
     timeout: float
     memory: int | None = None
+    #: Which run of this candidate this is (0, 1, ...): reruns get other hash and random seeds.
+    run: int = 0
+    #: A worker label to avoid when another can take the job (reruns on other containers).
+    avoid: str | None = None
 
     def message(self) -> bytes:
         return encode("job", **asdict(self))
@@ -103,7 +107,11 @@ class RunResult:
     message: str = ""
     output: str = ""
     duration: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Which worker ran it (a label such as ``docker-1``), so reruns can go elsewhere.
+    worker: str = ""
+    #: A digest of the values the candidate returned to the test's calls, in order ("" if none):
+    #: samples that behave alike share it (majority voting without a verifier).
+    returns: str = ""
 
     @property
     def passed(self) -> bool:
@@ -115,7 +123,7 @@ class RunResult:
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> RunResult:
-        known = {k: fields[k] for k in ("id", "outcome", "reason", "message", "output", "duration") if k in fields}
+        known = {k: fields[k] for k in ("id", "outcome", "reason", "message", "output", "duration", "worker", "returns") if k in fields}
         if known.get("outcome") not in ("passed", "failed") or known.get("reason") not in REASONS:
             raise ProtocolError(f"bad result: {fields!r:.200}")
         if (known["outcome"] == "passed") != (known["reason"] == "passed"):
