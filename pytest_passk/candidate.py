@@ -1,17 +1,22 @@
-"""The ``candidate`` fixture's value: one sampled program, loadable as a module, function or process."""
+"""The ``candidate`` fixture's value: one sampled program, as the trusted test body sees it.
+
+The program itself never runs here. It runs in a process of its own in the sandbox
+(:mod:`pytest_passk.execute`); ``.function(name)`` and ``.module()`` are proxies whose calls cross
+to that process and come back as plain data, ``.run()`` executes the program inside the sandbox.
+"""
 from __future__ import annotations
 
-import functools
-import linecache
-import os
 import re
 import subprocess
-import sys
-import tempfile
-import time
-import types
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_passk.execute.boundary import CandidateError, CandidateGone, CandidateRaised, Handle, ModuleHandle
+
+if TYPE_CHECKING:
+    from pytest_passk.execute.boundary import CandidateProcess
+
+__all__ = ["Candidate", "CandidateError", "CandidateGone", "CandidateRaised", "Handle", "extract_code", "program_for"]
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _PYTHON_TAGS = {"", "python", "py", "python3"}
@@ -33,132 +38,67 @@ def program_for(style: str, prompt: str, text: str) -> str:
     return extract_code(text)
 
 
-class CandidateError(Exception):
-    """The candidate cannot be used as the test asked (no such function, forged return value, ...)."""
-
-
-_COMPARISONS = ("__eq__", "__ne__", "__bool__", "__len__", "__lt__", "__gt__", "__le__", "__ge__", "__hash__")
-_UNEQUAL = object()  #: nothing a real answer can be equal to
-
-
-def _forged(value: Any, is_candidate_code: Any, depth: int = 0) -> str | None:
-    """Why ``value`` is an object a candidate may have forged to fool ``==``/``bool``, or None.
-
-    Models learn to return objects whose ``__eq__`` is always True; such a value is rejected when
-    its class (or that of a value nested in a container) gets a comparison or truth method from
-    code the candidate defined.
-    """
-    if depth > 50:
-        return None
-    cls = type(value)
-    try:  # e.g. unittest.mock.ANY: equal to everything, but its class is not the candidate's
-        if value == _UNEQUAL:
-            return f"{cls.__qualname__} compares equal to an unrelated object"
-    except Exception:  # e.g. numpy arrays, whose == is elementwise
-        pass
-    for klass in cls.__mro__:
-        for name in _COMPARISONS:
-            attr = vars(klass).get(name)
-            if attr is not None and is_candidate_code(attr):
-                return f"{cls.__qualname__} (defined by the candidate) overrides {name}"
-    if isinstance(value, (list, tuple, set, frozenset)):
-        for v in value:
-            reason = _forged(v, is_candidate_code, depth + 1)
-            if reason:
-                return reason
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            reason = _forged(k, is_candidate_code, depth + 1) or _forged(v, is_candidate_code, depth + 1)
-            if reason:
-                return reason
-    return None
-
-
 class Candidate:
     """One sample of the model for one problem, as seen from inside the test body."""
 
-    def __init__(self, *, text: str, code: str, path: str | None = None, prompt: str, problem_id: str,
-                 timeout: float | None = None, index: int = 0) -> None:
+    def __init__(self, *, text: str, code: str, prompt: str, problem_id: str, timeout: float | None = None,
+                 index: int = 0, process: CandidateProcess | None = None) -> None:
         self.text = text  #: the raw model output
         self.code = code  #: the program: prompt + completion, or the code block of a chat reply
-        self._path = path
-        self.tmpdir: str | None = None  #: the folder made for :attr:`path`, if it was needed
         self.prompt = prompt
         self.problem_id = problem_id
         self.index = index
         self.timeout = timeout
-        self._module: types.ModuleType | None = None
-        self._deadline = None if timeout is None else time.monotonic() + timeout
-
-    @property
-    def path(self) -> str:
-        """A file holding :attr:`code` (written when first asked for: most tests never need it)."""
-        if self._path is None:
-            self.tmpdir = tempfile.mkdtemp(prefix="passk-")
-            self._path = os.path.join(self.tmpdir, "candidate.py")
-        if not os.path.exists(self._path):
-            with open(self._path, "w", encoding="utf-8") as fh:
-                fh.write(self.code)
-        return self._path
-
-    @property
-    def _filename(self) -> str:
-        """The name tracebacks give the program; its lines come from linecache, no file needed."""
-        return self._path or f"<candidate {self.problem_id}#{self.index}>"
+        self._process = process
 
     def __repr__(self) -> str:
         return f"<Candidate {self.problem_id}#{self.index}>"
 
-    def module(self) -> types.ModuleType:
-        """The program executed as a fresh module (once per candidate)."""
+    @property
+    def process(self) -> CandidateProcess:
+        if self._process is None:
+            raise CandidateError("this candidate has no process: it is only run by pytest-passk's verifiers")
+        return self._process
+
+    @property
+    def path(self) -> str:
+        """Where the program is stored inside the sandbox (for the program's own use, e.g. ``.run()``)."""
         __tracebackhide__ = True
-        if self._module is None:
-            filename = self._filename
-            linecache.cache[filename] = (len(self.code), None, self.code.splitlines(True), filename)
-            mod = types.ModuleType("passk_candidate")
-            mod.__file__ = filename
-            sys.modules["passk_candidate"] = mod
-            exec(compile(self.code, filename, "exec"), mod.__dict__)
-            self._module = mod
-        return self._module
+        return self.process.request({"op": "path"})
+
+    def module(self) -> ModuleHandle:
+        """The program as a module: ``module().name`` is a top-level value (data) or a handle."""
+        __tracebackhide__ = True
+        self.process.request({"op": "load"})  # a program that does not load fails here, clearly
+        return ModuleHandle(self.process, {}, "module")
 
     def namespace(self) -> dict[str, Any]:
-        """A copy of the module's globals, e.g. to exec a benchmark's own check code beside the program."""
-        return dict(vars(self.module()))
-
-    def function(self, name: str) -> Any:
-        """The program's top-level callable ``name``, guarded against forged return values."""
+        """The program's top-level names: values that are data as copies, everything else as handles."""
         __tracebackhide__ = True
-        fn = getattr(self.module(), name, None)
-        if fn is None or not callable(fn):
-            raise CandidateError(f"the candidate defines no function {name!r}")
-        module_dict = self.module().__dict__
-        path = self._filename
+        return self.process.request({"op": "namespace"})
 
-        def is_candidate_code(attr: Any) -> bool:
-            func = getattr(attr, "__func__", attr)
-            code = getattr(func, "__code__", None)
-            if code is None:
-                return False  # a C slot of a builtin type
-            return getattr(func, "__globals__", None) is module_dict or code.co_filename in (path, "<string>")
-
-        @functools.wraps(fn)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            __tracebackhide__ = True
-            result = fn(*args, **kwargs)
-            reason = _forged(result, is_candidate_code)
-            if reason:
-                raise CandidateError(f"{name}() returned a forged value: {reason}")
-            return result
-
-        return guarded
+    def function(self, name: str) -> Handle:
+        """The program's top-level callable ``name``; calls cross to the candidate's process with
+        copies of their arguments and return plain data (or handles)."""
+        return Handle(self.process, {"name": name}, name)
 
     def run(self, args: Sequence[str] = (), input: str | bytes | None = None,
             timeout: float | None = None) -> subprocess.CompletedProcess[Any]:
-        """Run the program as ``python PATH ARGS`` with ``input`` on stdin; text in, text out."""
-        if timeout is None and self._deadline is not None:
-            timeout = max(0.1, self._deadline - time.monotonic())
+        """Run the program as ``python PATH ARGS`` inside the sandbox with ``input`` on stdin."""
+        __tracebackhide__ = True
+        from pytest_passk.execute.zygote import encode
+
         text = not isinstance(input, bytes)
-        return subprocess.run(
-            [sys.executable, self.path, *args], input=input, capture_output=True, text=text, timeout=timeout
-        )
+        data = input.encode() if isinstance(input, str) else input
+        out = self.process.request({"op": "run", "args": [str(a) for a in args], "input": encode(data),
+                                    "timeout": timeout if timeout is not None else self.timeout})
+        if not isinstance(out, dict) or not isinstance(out.get("stdout", b""), bytes):
+            raise CandidateError("the sandbox sent an unreadable result of run()")
+        stdout, stderr = out.get("stdout", b""), out.get("stderr", b"")
+        if text:
+            stdout = stdout.decode(errors="replace")
+            stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr)
+        argv = ["python", "candidate.py", *map(str, args)]
+        if out.get("timeout"):
+            raise subprocess.TimeoutExpired(argv, timeout or self.timeout or 0, output=stdout, stderr=stderr)
+        return subprocess.CompletedProcess(argv, int(out.get("returncode", -1)), stdout, stderr)

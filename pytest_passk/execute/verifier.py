@@ -1,0 +1,319 @@
+"""The trusted side of execution: a process that collected the suite once and runs test bodies.
+
+Run as ``python -m pytest_passk.execute.verifier``; it speaks :mod:`pytest_passk.protocol` with the
+pytest session on stdin/stdout. For every job it runs the item's setup, call and teardown in its own
+process, fixtures at their normal scopes (a session fixture is set up once per verifier), with the
+``candidate`` fixture bound to a fresh candidate process in the sandbox
+(:class:`~pytest_passk.execute.boundary.CandidateProcess`). It never executes candidate code, so
+nothing a candidate does can reach the test body, the verdict or this process's memory: what crosses
+is data. A test body that hangs on its own is stopped by an alarm.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO
+
+import pytest
+
+from pytest_passk import protocol
+from pytest_passk.candidate import Candidate
+from pytest_passk.execute import boundary
+from pytest_passk.execute.boundary import CandidateError, CandidateGone, CandidateRaised, ZygoteLink
+
+_MESSAGE_CAP = 2000
+#: Seconds the verifier waits beyond a run's limits for the sandbox before it gives up on a zygote.
+GRACE = 10.0
+
+
+def _trim(text: str, cap: int = _MESSAGE_CAP) -> str:
+    return text if len(text) <= cap else "...\n" + text[-cap:]
+
+
+class TestBodyTimeout(BaseException):
+    """The test body itself ran past the run's limit (raised by the alarm)."""
+
+
+class _Run:
+    """What the verifier learns about one run from its hook wrappers."""
+
+    def __init__(self) -> None:
+        self.call: str | None = None  # the call phase's reason, once it ended
+        self.message = ""
+        self.setup_reason: str | None = None
+
+
+class _Parents:
+    """Stands for "the next item" when tearing down: only the item's own level is finalized, so
+    fixtures of wider scope (module, session) stay up for the next run."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._chain = item.listchain()[:-1]
+
+    def listchain(self) -> list[Any]:
+        return self._chain
+
+
+class VerifierPlugin:
+    """The pytest plugin of a verifier process: serves jobs instead of running the test loop."""
+
+    def __init__(self, init: dict[str, Any], proto_in: BinaryIO, proto_out: BinaryIO) -> None:
+        from pytest_passk.plugin import WORKER_PLUGIN
+
+        self.__name__ = WORKER_PLUGIN  # the main plugin sees it and stays out of the way
+        self.init = init
+        self.proto_in = proto_in
+        self.proto_out = proto_out
+        self.collect_errors: list[str] = []
+        self.current: _Run | None = None
+        self.label = str(init.get("label", "verifier"))
+        self.output_cap = int(init.get("output_cap", 16384))
+        argv = list(init["zygote_argv"])
+        env = init.get("zygote_env")
+        # Runs of one candidate alternate between the zygotes, each with its own hash seed (and, in
+        # Docker, its own container), so reruns see other hash and random seeds.
+        self.links = [ZygoteLink(argv, env, f"{self.label} zygote {z}", index=z)
+                      for z in range(max(1, int(init.get("zygotes", 1))))]
+        self.posture_check = init.get("posture_check")
+
+    # -- zygotes -------------------------------------------------------------------------------
+
+    def _start_link(self, link: ZygoteLink) -> dict[str, Any]:
+        ready = link.start()
+        if self.posture_check:
+            from pytest_passk.sandbox.docker import posture_problems
+
+            problems = posture_problems(ready.get("posture"), set(self.init.get("image_env", [])))
+            if problems:
+                link.kill()
+                raise RuntimeError("the container is not isolated as required, refusing to run candidates: "
+                                   + "; ".join(problems))
+        return ready
+
+    def _link(self, run: int) -> ZygoteLink:
+        link = self.links[run % len(self.links)]
+        if not link.alive:
+            self._start_link(link)
+        return link
+
+    # -- pytest hooks --------------------------------------------------------------------------
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {_trim(report.longreprtext)}")
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Any:
+        try:
+            return (yield)
+        except BaseException as exc:
+            if self.current is not None:
+                self.current.setup_reason = _reason_for(exc)
+                self.current.message = "error in the test's setup:\n" + _describe(exc)
+            raise
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        run = self.current
+        try:
+            result = yield
+        except BaseException as exc:
+            if run is not None:
+                run.call = _reason_for(exc)
+                run.message = _describe(exc)
+            raise
+        if run is not None:
+            run.call = "passed"
+        return result
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        wanted = list(self.init.get("nodeids", []))
+        items = {item.nodeid: item for item in session.items}
+        missing = [n for n in wanted if n not in items]
+        posture = None
+        try:
+            posture = self._start_link(self.links[0]).get("posture")
+        except Exception as exc:  # the sandbox cannot run candidates: say so once
+            protocol.send(self.proto_out, "fatal", message=str(exc))
+            return True
+        protocol.send(
+            self.proto_out, "ready", collected=[n for n in wanted if n in items], missing=missing,
+            errors="\n".join(self.collect_errors), pid=os.getpid(), posture=posture,
+            python=list(sys.version_info[:3]),
+        )
+        try:
+            self._serve(items, session)
+        finally:
+            try:
+                session._setupstate.teardown_exact(None)
+            except BaseException:
+                pass
+            for link in self.links:
+                link.kill()
+        return True
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def _serve(self, items: dict[str, pytest.Item], session: pytest.Session) -> None:
+        signal.signal(signal.SIGALRM, _alarm)
+        while True:
+            line = self.proto_in.readline()
+            if not line:
+                return
+            name, fields = protocol.decode(line)
+            if name == "shutdown":
+                return
+            if name != "job":
+                raise protocol.ProtocolError(f"unexpected message {name!r}")
+            job = protocol.Job(**fields)
+            item = items.get(job.nodeid)
+            if item is None:
+                result = protocol.RunResult.failure(job.id, "error", f"test {job.nodeid} was not collected")
+            else:
+                try:
+                    result = self._run_job(item, job, session)
+                except RuntimeError as exc:  # a zygote could not be (re)started
+                    protocol.send(self.proto_out, "fatal", message=str(exc))
+                    return
+            result.worker = self.label
+            protocol.send(self.proto_out, "result", **result.__dict__)
+
+    def _run_job(self, item: pytest.Item, job: protocol.Job, session: pytest.Session) -> protocol.RunResult:
+        from pytest_passk.plugin import candidate_key
+
+        start = time.monotonic()
+        link = self._link(job.run)
+        spec = {"code": job.code, "timeout": job.timeout, "memory": job.memory, "output_cap": self.output_cap}
+        proc = boundary.CandidateProcess(link, spec, GRACE)
+        proc.start()  # the process forks and loads the program while the test's fixtures set up
+        candidate = Candidate(text=job.text, code=job.code, prompt=job.prompt, problem_id=job.problem_id,
+                              timeout=job.timeout, index=job.index, process=proc)
+        item.config.stash[candidate_key] = candidate
+        run = self.current = _Run()
+        hooks = item.ihook
+        # The test body is trusted but may hang on its own: an alarm bounds the whole run.
+        signal.setitimer(signal.ITIMER_REAL, job.timeout * (1 + protocol.MAX_EXTENSIONS) + GRACE / 2)
+        # As pytest's runtestprotocol does for an item: a fresh request (fixture values) each run.
+        has_request = hasattr(item, "_request")
+        if has_request and not item._request:  # type: ignore[attr-defined]
+            item._initrequest()  # type: ignore[attr-defined]
+        try:
+            session._setupstate.teardown_exact(item)  # leave the scopes the previous item needed
+            try:
+                hooks.pytest_runtest_setup(item=item)
+                hooks.pytest_runtest_call(item=item)
+            finally:
+                hooks.pytest_runtest_teardown(item=item, nextitem=_Parents(item))
+                if has_request:
+                    item._request = False  # type: ignore[attr-defined]
+                    item.funcargs = None  # type: ignore[attr-defined]
+        except BaseException as exc:  # the phase's own wrapper recorded it; this is the fallback
+            if not run.message:
+                run.message = _describe(exc)
+            if run.call is None and run.setup_reason is None:
+                run.setup_reason = _reason_for(exc)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.current = None
+            item.config.stash[candidate_key] = None  # type: ignore[assignment]
+        ended = proc.end()
+        if run.call is not None:
+            reason = run.call
+        else:
+            reason = "skipped" if run.setup_reason == "skipped" else (run.setup_reason if run.setup_reason in (
+                "timeout", "crash", "exit", "memory", "malformed") else "setup")
+        message = "" if reason == "passed" else _trim(run.message, 4 * _MESSAGE_CAP)
+        result = protocol.RunResult(id=job.id, outcome="passed" if reason == "passed" else "failed",
+                                    reason=reason, message=message, output=str(ended.get("output", "")),
+                                    duration=round(time.monotonic() - start, 6), returns=proc.returns)
+        return result
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise TestBodyTimeout("the test body ran past the run's time limit")
+
+
+#: Frames of pytest, pluggy and pytest-passk itself are left out of failure messages.
+_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep for m in (pytest, protocol) if m.__file__) + (
+    os.sep + "_pytest" + os.sep, os.sep + "pluggy" + os.sep)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception with the test's frames and, for the candidate's own errors, its traceback."""
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not any(part in f.filename for part in _INTERNAL)]
+        text = "".join(traceback.format_list(frames[-10:]))
+        if isinstance(exc, CandidateRaised):
+            text += f"{exc.candidate_type} raised by the candidate: {exc}\n"
+            if exc.candidate_traceback:
+                text += "the candidate's traceback:\n" + exc.candidate_traceback
+        elif isinstance(exc, CandidateGone):
+            text += f"{exc.message}\n"
+        else:
+            text += "".join(traceback.format_exception_only(type(exc), exc))
+    except BaseException as err:
+        text = f"{type(exc).__name__} (its message could not be shown: {type(err).__name__})"
+    return _trim(text, 4 * _MESSAGE_CAP)
+
+
+def _reason_for(exc: BaseException) -> str:
+    if isinstance(exc, CandidateGone):
+        return exc.reason if exc.reason in protocol.REASONS else "crash"
+    if isinstance(exc, TestBodyTimeout):
+        return "timeout"
+    if isinstance(exc, AssertionError):
+        return "assertion"
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, (pytest.skip.Exception, pytest.xfail.Exception)):
+        return "skipped"
+    if isinstance(exc, pytest.fail.Exception):
+        return "assertion"
+    if isinstance(exc, (SystemExit, KeyboardInterrupt, pytest.exit.Exception)):
+        return "exit"
+    if isinstance(exc, CandidateError):
+        return "error"
+    return "error"
+
+
+def main() -> int:
+    # The protocol gets private copies of stdin/stdout; fds 0 and 1 then point elsewhere, so
+    # nothing pytest or a conftest prints can corrupt the protocol stream.
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    line = proto_in.readline()
+    if not line:
+        return 0
+    try:
+        name, init = protocol.decode(line)
+        if name != "init" or init.get("version") != protocol.VERSION:
+            raise protocol.ProtocolError(f"expected init of version {protocol.VERSION}, got {name} {init.get('version')}")
+        os.chdir(init["invocation_dir"])
+        files = sorted({n.split("::", 1)[0] for n in init.get("nodeids", [])})
+        rootdir = init.get("rootdir") or init["invocation_dir"]
+        args = list(init.get("args", [])) + [
+            # --tb=no: pytest's failure formatting costs more than a whole passing run; the
+            # verifier describes failures itself (_describe).
+            "-p", "no:cacheprovider", "--capture=no", "-q", "-o", "addopts=", "--tb=no",
+            "--rootdir", rootdir, "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        ] + [os.path.join(rootdir, f) for f in files]
+        plugin = VerifierPlugin(init, proto_in, proto_out)
+        pytest.main(args, plugins=[plugin])
+    except Exception as exc:  # anything here means no job can run: tell the host once, clearly
+        protocol.send(proto_out, "fatal", message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

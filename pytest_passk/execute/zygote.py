@@ -1,0 +1,1042 @@
+"""The candidate side: a small pre-loaded process that forks one fresh process per candidate run.
+
+This file is self-contained (standard library only, Python 3.8+) because it is what runs inside the
+sandbox: the Docker sandbox starts it as ``python3 -c <this file's source>`` in a container that holds
+nothing of the host (no pytest, no suite, no test data, no site-packages), the local sandbox as a
+plain subprocess. It holds no secret: everything a candidate process could learn from it is public.
+
+Frames on the control stream (the zygote's stdin/stdout), both ways: a header ``kind, run, length``
+(``!BII``) and ``length`` bytes of payload.
+
+    verifier -> zygote   SPAWN  run  {code, timeout, memory, seed, output_cap}   fork a candidate process
+                         REQ    run  request (JSON, see below)                   relayed to that process
+                         END    run  -                                            the run is over: kill it
+    zygote -> verifier   READY  0    {pid, python, posture}                      once, at start
+                         REPLY  run  reply (JSON)                                 one per REQ, in order
+                         EXIT   run  {reason, status, message, output}            the process is gone
+
+The candidate process speaks to the zygote over two pipes of its own, made for that run: requests in,
+``(length, JSON)`` replies out. The zygote relays only one reply per outstanding request and tags it
+with the run, so nothing a run leaves behind can answer for another run; after the run every process
+it started is killed and its scratch files, System V IPC objects and keyrings are removed.
+
+Values cross as tagged JSON (:func:`encode` / :func:`decode`): JSON's own None, bool, int, float, str
+and list, and ``{"t": [...]}`` tuple, ``{"s": [...]}`` set, ``{"f": [...]}`` frozenset, ``{"d": [[k,
+v], ...]}`` dict, ``{"b": base64}`` bytes, ``{"y": base64}`` bytearray, ``{"c": [re, im]}`` complex,
+``{"i": hex}`` an int too long for decimal, ``{"h": id, "n": type name}`` a handle to an object that is
+not data and stays in the candidate process.
+"""
+import base64
+import json
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+
+import ctypes
+import linecache
+import types
+
+# Pre-loaded for candidates: forking a process that already imported them is cheaper than importing.
+import bisect  # noqa: F401
+import collections  # noqa: F401
+import functools  # noqa: F401
+import heapq  # noqa: F401
+import itertools  # noqa: F401
+import math  # noqa: F401
+import re  # noqa: F401
+import string  # noqa: F401
+import typing  # noqa: F401
+
+HEADER = struct.Struct("!BII")
+SPAWN, REQ, END, READY, REPLY, EXIT = 1, 2, 3, 10, 11, 12
+#: Largest frame either side accepts; a bigger reply fails the run.
+MAX_FRAME = 32 << 20
+MAX_DEPTH = 100  #: nesting of a value: a deeper one is not data (hashing it could overflow the C stack)
+MAX_NODES = 1 << 20
+MAX_EXTENSIONS = 3  #: a run starved of CPU by a busy host gets its timeout again, up to this often
+SCRATCH = ("/tmp", "/dev/shm", "/dev/mqueue")
+_HERE = globals().get("__file__", "<string>")  # run as ``python -c SOURCE`` inside containers
+NOBODY = (65534, 65534)
+
+
+# -- values ------------------------------------------------------------------------------------
+
+class NotData(Exception):
+    """The value is not plain data."""
+
+
+def encode(value, on_object=None):
+    """``value`` as a JSON-ready structure. An object that is not data becomes what
+    ``on_object(obj)`` returns (a handle); without it, or if it raises, :class:`NotData`. A subclass
+    of a builtin becomes the builtin, with its real contents read through the builtin's own methods."""
+    budget = [MAX_NODES]
+
+    def enc(v, depth):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise NotData("too many objects")
+        if depth > MAX_DEPTH:
+            raise NotData("nested deeper than %d" % MAX_DEPTH)
+        t = type(v)
+        if v is None or t is bool or t is str or t is float:
+            return v
+        if t is int:
+            return v if -(1 << 4000) < v < (1 << 4000) else {"i": format(v, "x")}
+        if t is list:
+            return [enc(x, depth + 1) for x in v]
+        if t is tuple:
+            return {"t": [enc(x, depth + 1) for x in v]}
+        if t is dict:
+            return {"d": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+        if t is set:
+            return {"s": [enc(x, depth + 1) for x in v]}
+        if t is frozenset:
+            return {"f": [enc(x, depth + 1) for x in v]}
+        if t is bytes:
+            return {"b": base64.b64encode(v).decode()}
+        if t is bytearray:
+            return {"y": base64.b64encode(v).decode()}
+        if t is complex:
+            return {"c": [v.real, v.imag]}
+        # Subclasses of builtins: the builtin's own slots give the real contents.
+        if isinstance(v, bool):
+            return bool.__bool__(v)
+        if isinstance(v, int):
+            return enc(int.__int__(v), depth)
+        if isinstance(v, float):
+            return float.__float__(v)
+        if isinstance(v, str):
+            return str.__str__(v)
+        if isinstance(v, tuple):
+            return {"t": [enc(x, depth + 1) for x in tuple.__iter__(v)]}
+        if isinstance(v, list):
+            return [enc(x, depth + 1) for x in list.__iter__(v)]
+        if isinstance(v, dict):
+            return {"d": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in dict.items(v)]}
+        if isinstance(v, frozenset):
+            return {"f": [enc(x, depth + 1) for x in frozenset.__iter__(v)]}
+        if isinstance(v, set):
+            return {"s": [enc(x, depth + 1) for x in set.__iter__(v)]}
+        if isinstance(v, (bytes, bytearray)):
+            return enc(bytes(memoryview(v)), depth)
+        if isinstance(v, complex):
+            return {"c": [complex.real.__get__(v), complex.imag.__get__(v)]}
+        if on_object is None:
+            raise NotData("%s is not data" % t.__name__)
+        return on_object(v)
+
+    return enc(value, 0)
+
+
+def dumps(value, on_object=None):
+    return json.dumps(encode(value, on_object), separators=(",", ":")).encode()
+
+
+def loads(raw):
+    """JSON from untrusted bytes: size bounded before parsing, deep nesting refused (ValueError)."""
+    if len(raw) > MAX_FRAME:
+        raise ValueError("message of %d bytes is too large" % len(raw))
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("message nested too deeply") from None
+
+
+def decode(tree, handle=None):
+    """Build plain data from ``tree`` (parsed tagged JSON) without running any code it names.
+
+    Depth and size are bounded as objects are built, before any is hashed; anything unexpected
+    raises ValueError. ``handle(id, type_name)`` turns a handle into the caller's proxy (by
+    default handles are refused)."""
+    budget = [MAX_NODES]
+
+    def dec(v, depth):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueError("too many objects")
+        if depth > MAX_DEPTH:
+            raise ValueError("value nested deeper than %d" % MAX_DEPTH)
+        t = type(v)
+        if v is None or t in (bool, int, float, str):
+            return v
+        if t is list:
+            return [dec(x, depth + 1) for x in v]
+        if t is not dict or len(v) not in (1, 2):
+            raise ValueError("not a value: %.80r" % (v,))
+        if len(v) == 2:
+            if handle is None or set(v) != {"h", "n"} or type(v["h"]) is not int or type(v["n"]) is not str:
+                raise ValueError("not a value: %.80r" % (v,))
+            return handle(v["h"], v["n"][:200])
+        (tag, body), = v.items()
+        if tag in ("t", "s", "f", "d", "c") and type(body) is not list:
+            raise ValueError("malformed %s" % tag)
+        if tag == "t":
+            return tuple(dec(x, depth + 1) for x in body)
+        if tag == "s":
+            return set(dec(x, depth + 1) for x in body)
+        if tag == "f":
+            return frozenset(dec(x, depth + 1) for x in body)
+        if tag == "d":
+            out = {}
+            for pair in body:
+                if type(pair) is not list or len(pair) != 2:
+                    raise ValueError("malformed dict item")
+                out[dec(pair[0], depth + 1)] = dec(pair[1], depth + 1)
+            return out
+        if tag == "c":
+            if len(body) != 2 or not all(type(x) in (int, float) for x in body):
+                raise ValueError("malformed complex")
+            return complex(body[0], body[1])
+        if tag in ("b", "y", "i"):
+            if type(body) is not str:
+                raise ValueError("malformed %s" % tag)
+            if tag == "i":
+                return int(body, 16)
+            data = base64.b64decode(body, validate=True)
+            return data if tag == "b" else bytearray(data)
+        raise ValueError("unknown tag %.20r" % tag)
+
+    try:
+        return dec(tree, 0)
+    except (TypeError, RecursionError, ValueError, base64.binascii.Error) as exc:  # unhashable keys, ...
+        raise ValueError("not plain data: %s" % exc) from None
+
+
+# -- frames ------------------------------------------------------------------------------------
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def send_frame(fd, kind, run, payload=b""):
+    write_all(fd, HEADER.pack(kind, run, len(payload)) + payload)
+
+
+class FrameReader:
+    """Frames from a file descriptor, read as bytes arrive (``feed``) or blocking (``read``)."""
+
+    def __init__(self, fd, limit=MAX_FRAME):
+        self.fd = fd
+        self.limit = limit
+        self.buf = bytearray()
+
+    def feed(self):
+        """Read what is there; False at end of file."""
+        chunk = os.read(self.fd, 1 << 16)
+        self.buf += chunk
+        return bool(chunk)
+
+    def next(self):
+        """The next complete frame ``(kind, run, payload)``, or None; ValueError if oversized."""
+        if len(self.buf) < HEADER.size:
+            return None
+        kind, run, length = HEADER.unpack_from(self.buf)
+        if length > self.limit:
+            raise ValueError("frame of %d bytes" % length)
+        end = HEADER.size + length
+        if len(self.buf) < end:
+            return None
+        payload = bytes(self.buf[HEADER.size:end])
+        del self.buf[:end]
+        return kind, run, payload
+
+    def read(self):
+        while True:
+            frame = self.next()
+            if frame is not None:
+                return frame
+            if not self.feed():
+                return None
+
+
+# -- the candidate process ---------------------------------------------------------------------
+
+def _describe_exception(exc):
+    cls = type(exc)
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "(its message could not be shown)"
+    try:
+        tb = traceback.extract_tb(exc.__traceback__)
+        frames = [f for f in tb if f.filename not in (_HERE, "<string>")]
+        text = "".join(traceback.format_list(frames[-10:]))
+    except BaseException:
+        text = ""
+    names = []
+    for klass in cls.__mro__:
+        name = getattr(klass, "__name__", "?")
+        names.append(name if isinstance(name, str) else "?")
+    return {"type": names[0], "mro": names[:20], "builtin": cls.__module__ == "builtins",
+            "message": message[:4000], "traceback": text[-8000:]}
+
+
+class Candidate:
+    """Runs inside the candidate process: executes the program and answers requests about it."""
+
+    def __init__(self, spec, req_fd, rep_fd):
+        self.spec = spec
+        self.code = spec["code"]
+        self.req_fd = req_fd
+        self.req_buf = bytearray()
+        self.rep_fd = rep_fd
+        self.handles = []
+        self.module = None
+        self.load_error = None
+        self.path = None
+
+    def load(self):
+        filename = "candidate.py"
+        linecache.cache[filename] = (len(self.code), None, self.code.splitlines(True), filename)
+        mod = types.ModuleType("candidate")
+        mod.__file__ = filename
+        sys.modules["candidate"] = mod
+        self.module = mod
+        try:
+            exec(compile(self.code, filename, "exec"), mod.__dict__)
+        except BaseException as exc:  # reported to the test at its first use of the program
+            self.load_error = _describe_exception(exc)
+
+    def reply(self, **fields):
+        try:
+            data = json.dumps(fields, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            data = json.dumps({"raised": _describe_exception(exc)}).encode()
+        write_all(self.rep_fd, struct.pack("!I", len(data)) + data)
+
+    def keep(self, obj):
+        """An object that is not data stays here; the test gets a handle to it."""
+        self.handles.append(obj)
+        name = getattr(type(obj), "__qualname__", "?")
+        return {"h": len(self.handles) - 1, "n": name if isinstance(name, str) else "?"}
+
+    def value(self, v):
+        try:
+            return self.reply(v=encode(v, self.keep))
+        except NotData as exc:
+            return self.reply(raised={"type": "ValueError", "mro": ["ValueError", "Exception", "BaseException",
+                                                                   "object"], "builtin": True,
+                                      "message": "the candidate's value cannot be sent back: %s" % exc,
+                                      "traceback": ""})
+
+    def target(self, req):
+        if "h" in req:
+            return self.handles[req["h"]]
+        if "name" in req:
+            if req["name"] not in vars(self.module):
+                raise _NoSuchName(req["name"])
+            return vars(self.module)[req["name"]]
+        return self.module
+
+    def next_request(self):
+        """The next request the zygote relayed (``!I`` length, then JSON), or None at its end."""
+        buf = self.req_buf
+        while True:
+            if len(buf) >= 4:
+                (length,) = struct.unpack_from("!I", buf)
+                if len(buf) >= 4 + length:
+                    payload = bytes(buf[4:4 + length])
+                    del buf[:4 + length]
+                    return payload
+            chunk = os.read(self.req_fd, 1 << 16)
+            if not chunk:
+                return None
+            buf += chunk
+
+    def serve(self):
+        while True:
+            payload = self.next_request()
+            if payload is None:
+                return
+            try:
+                req = json.loads(payload)
+                op = req["op"]
+                if self.load_error is not None and op != "path" and op != "run":
+                    self.reply(load_error=self.load_error)
+                elif op == "load":
+                    self.reply(v=None)
+                elif op == "call":
+                    fn = self.target(req)
+                    args = _resolve(decode(req["a"], _HandleArg), self.handles)
+                    kwargs = _resolve(decode(req["k"], _HandleArg), self.handles)
+                    self.value(fn(*args, **kwargs))
+                elif op == "get":
+                    self.value(self.target(req))
+                elif op == "attr":
+                    self.value(getattr(self.target(req), req["attr"]))
+                elif op == "iter":
+                    self.value(iter(self.target(req)))
+                elif op == "next":
+                    self.value(next(self.target(req)))
+                elif op == "namespace":
+                    self.value({k: v for k, v in list(vars(self.module).items())
+                                if not k.startswith("__") and type(v).__name__ != "module"})
+                elif op == "path":
+                    self.reply(v=self.write_file())
+                elif op == "run":
+                    self.value(self.run_program(req))
+                else:
+                    raise ValueError("unknown request %r" % (op,))
+            except _NoSuchName as exc:
+                self.reply(missing=exc.args[0])
+            except StopIteration:
+                self.reply(stop=True)
+            except BaseException as exc:
+                self.reply(raised=_describe_exception(exc))
+
+    def write_file(self):
+        if self.path is None:
+            import tempfile
+
+            folder = tempfile.mkdtemp(prefix="candidate-")
+            self.path = os.path.join(folder, "candidate.py")
+            with open(self.path, "w", encoding="utf-8", errors="surrogatepass") as fh:
+                fh.write(self.code)
+        return self.path
+
+    def run_program(self, req):
+        import subprocess
+
+        data = decode(req["input"])
+        timeout = req.get("timeout")
+        try:
+            proc = subprocess.run([sys.executable, self.write_file()] + [str(a) for a in req["args"]],
+                                  input=data, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            return {"timeout": True, "stdout": exc.stdout or b"", "stderr": exc.stderr or b""}
+        return {"returncode": proc.returncode, "stdout": proc.stdout[:MAX_FRAME // 4],
+                "stderr": proc.stderr[:1 << 16]}
+
+
+class _NoSuchName(Exception):
+    pass
+
+
+def _resolve(value, handles):
+    """Arguments name handles as ``{"h": id}`` markers after decoding: put the objects back."""
+    if isinstance(value, _HandleArg):
+        return handles[value.index]
+    if type(value) is list:
+        return [_resolve(v, handles) for v in value]
+    if type(value) is tuple:
+        return tuple(_resolve(v, handles) for v in value)
+    if type(value) is dict:
+        return {k: _resolve(v, handles) for k, v in value.items()}
+    return value
+
+
+class _HandleArg:
+    __slots__ = ("index",)
+
+    def __init__(self, index, _name=""):
+        self.index = index
+
+
+def candidate_main(spec, req_fd, rep_fd, out_fd, drop_user):
+    """The forked candidate process: limits, privileges dropped, then serve requests until killed."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    keep = {0, 1, 2, req_fd, rep_fd}
+    for fd in _open_fds():
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]
+    if spec.get("memory"):
+        limits.append((resource.RLIMIT_AS, int(spec["memory"])))
+    for which, value in limits:
+        try:
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else hard))
+        except (ValueError, OSError):
+            pass
+    if drop_user is not None:
+        os.setgroups([])
+        os.setgid(drop_user[1])
+        os.setuid(drop_user[0])
+        _clear_user_keyrings()  # nothing an earlier run of this user stored survives into this one
+    _new_session_keyring()
+    if spec.get("tmpdir"):
+        os.environ["TMPDIR"] = spec["tmpdir"]
+        import tempfile
+
+        tempfile.tempdir = None
+    try:
+        os.chdir(spec.get("tmpdir") or "/tmp")
+    except OSError:
+        pass
+    if "random" in sys.modules:  # fresh for every run, whatever was inherited
+        sys.modules["random"].seed(os.urandom(16))
+    sys.stdout = os.fdopen(1, "w", buffering=1, errors="backslashreplace")
+    sys.stderr = os.fdopen(2, "w", buffering=1, errors="backslashreplace")
+    cand = Candidate(spec, req_fd, rep_fd)
+    cand.load()
+    cand.serve()
+
+
+def _open_fds():
+    try:
+        return [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 256))
+
+
+_LIBC = []
+
+
+def _libc():
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+
+
+def _new_session_keyring():
+    """A run gets an anonymous session keyring of its own (KEYCTL_JOIN_SESSION_KEYRING)."""
+    if _SYS_KEYCTL is None:
+        return
+    try:
+        _libc().syscall(_SYS_KEYCTL, 1, None)
+    except (OSError, AttributeError):
+        pass
+
+
+def _clear_user_keyrings():
+    """Empty the candidates' user and user-session keyrings (KEYCTL_CLEAR of @u and @us)."""
+    if _SYS_KEYCTL is None:
+        return
+    try:
+        libc = _libc()
+        for ring in (-4, -5):
+            libc.syscall(_SYS_KEYCTL, 7, ring)
+    except (OSError, AttributeError):
+        pass
+
+
+# -- process supervision -----------------------------------------------------------------------
+# Hand-written /proc reading on purpose: this runs in the image's bare Python, where psutil is not.
+
+def _stat(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_table():
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None:
+                table[int(entry)] = fields
+    return table
+
+
+def descendants(root):
+    table = process_table()
+    children = {}
+    for p, fields in table.items():
+        children.setdefault(int(fields[1]), []).append(p)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found, table
+
+
+def starved(me, pid, timeout):
+    """The run's process is runnable, yet the run (it and all it started) got less than half its
+    timeout in CPU: the host is busy, the candidate is not slow."""
+    fields = _stat(pid)
+    if fields is None or fields[0] != b"R":
+        return False
+    found, table = descendants(me)
+    ticks = sum(int(table[p][11]) + int(table[p][12]) + int(table[p][13]) + int(table[p][14])
+                for p in found if p in table)
+    return ticks / os.sysconf("SC_CLK_TCK") < timeout / 2
+
+
+def process_state(pid):
+    fields = _stat(pid)
+    if fields is None:
+        return ""
+    try:
+        with open("/proc/%d/wchan" % pid, "rb") as fh:
+            wchan = fh.read().decode(errors="replace").strip()
+    except OSError:
+        wchan = ""
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    state = {"R": "running", "S": "sleeping", "D": "in uninterruptible wait", "T": "stopped",
+             "Z": "exited"}.get(fields[0].decode(), fields[0].decode())
+    where = " in %s" % wchan if wchan and wchan != "0" and state != "running" else ""
+    return "the candidate was %s%s, %.2f s of CPU used" % (state, where, cpu)
+
+
+def kill_everything(me, pid, sole_tenant):
+    """Kill the run's process and everything it started, however it detached itself."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    # This zygote is a subreaper: whatever the run started and left behind is now its child. Only
+    # when something is left is /proc searched (the usual run leaves nothing).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            while True:
+                done, _ = os.waitpid(-1, os.WNOHANG)
+                if done == 0:
+                    break
+        except ChildProcessError:
+            if not sole_tenant:
+                return
+        if sole_tenant:  # the container's PID namespace holds only init, this zygote and the run
+            left = [p for p, f in process_table().items() if p not in (1, me) and f[0] != b"Z"]
+        else:
+            left = descendants(me)[0]
+        if not left:
+            return
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.001)
+
+
+def become_subreaper():
+    try:
+        _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def sysv_ipc_objects():
+    found = []
+    for kind, ctl in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
+        try:
+            with open("/proc/sysvipc/%s" % kind) as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(ctl, int(row.split()[1])) for row in rows if len(row.split()) > 1]
+    return found
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def clean_scratch(baseline, drop_user):
+    """Remove what a run left in scratch space, IPC objects and keyrings, as the candidates' user."""
+    leftovers = {d: set(_listdir(d)) - baseline.get(d, set()) for d in SCRATCH}
+    ipc = sysv_ipc_objects()
+    if not any(leftovers.values()) and not ipc and drop_user is None:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if drop_user is not None:
+                os.setgroups([])
+                os.setgid(drop_user[1])
+                os.setuid(drop_user[0])
+                _clear_user_keyrings()
+            import shutil
+
+            for d, names in leftovers.items():
+                for name in names:
+                    p = os.path.join(d, name)
+                    if os.path.isdir(p) and not os.path.islink(p):
+                        _unlock_tree(p)
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        try:
+                            os.unlink(p)
+                        except OSError:
+                            pass
+            if ipc:
+                libc = _libc()
+                for ctl, ident in ipc:
+                    if ctl == "semctl":
+                        libc.semctl(ident, 0, 0)
+                    else:
+                        getattr(libc, ctl)(ident, 0, None)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _unlock_tree(top):
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            os.chmod(d, 0o700)
+            stack += [e.path for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            pass
+
+
+# -- posture -----------------------------------------------------------------------------------
+
+def posture_facts():
+    facts = {"uid": os.getuid(), "euid": os.geteuid()}
+    status = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    facts["cap_eff"] = status.get("CapEff")
+    facts["cap_prm"] = status.get("CapPrm")
+    facts["no_new_privs"] = status.get("NoNewPrivs")
+    facts["seccomp"] = status.get("Seccomp")
+    try:
+        with open("/proc/net/dev") as fh:
+            facts["interfaces"] = sorted(line.split(":")[0].strip() for line in fh.readlines()[2:])
+    except OSError:
+        facts["interfaces"] = []
+    facts["root_writable"] = not os.statvfs("/").f_flag & os.ST_RDONLY
+    facts["pids_max"] = _first_readable(["/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"])
+    facts["memory_max"] = _first_readable(["/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                           "/sys/fs/cgroup/memory.max"])
+    facts["nofile"] = list(resource.getrlimit(resource.RLIMIT_NOFILE))
+    facts["fsize"] = list(resource.getrlimit(resource.RLIMIT_FSIZE))
+    facts["docker_socket"] = os.path.exists("/var/run/docker.sock") or os.path.exists("/run/docker.sock")
+    facts["env"] = sorted(os.environ)
+    return facts
+
+
+def _first_readable(paths):
+    for path in paths:
+        try:
+            with open(path) as fh:
+                return fh.read().strip()
+        except OSError:
+            continue
+    return None
+
+
+def probe_posture(drop_user):
+    """What a candidate process finds around itself: a forked child with the candidates' user."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if drop_user is not None:
+                os.setgroups([])
+                os.setgid(drop_user[1])
+                os.setuid(drop_user[0])
+            write_all(w, json.dumps(posture_facts()).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else {"error": "posture probe died"}
+
+
+# -- the zygote ----------------------------------------------------------------------------------
+
+class Run:
+    def __init__(self, run, pid, spec, req_w, rep_r, out_r, pidfd):
+        self.run = run
+        self.pid = pid
+        self.spec = spec
+        self.req_w = req_w
+        self.rep = FrameReader(rep_r, limit=MAX_FRAME)
+        self.rep.buf = bytearray()
+        self.out_r = out_r
+        self.pidfd = pidfd
+        self.outstanding = 0
+        self.output = bytearray()
+        self.output_total = 0
+        self.started = time.monotonic()
+        self.deadline = self.started + spec["timeout"]
+        self.extensions = 0
+        self.status = None
+        self.failure = None  # (reason, message) decided by the zygote
+        self.tmpdir = None
+
+
+class Zygote:
+    def __init__(self, in_fd, out_fd, drop_user, sole_tenant):
+        self.control = FrameReader(in_fd)
+        self.out_fd = out_fd
+        self.drop_user = drop_user
+        self.sole_tenant = sole_tenant
+        self.me = os.getpid()
+        self.run = None
+        self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
+
+    def spawn(self, run, spec):
+        tmpdir = None
+        if not self.sole_tenant:  # a scratch folder of the run's own, removed after it
+            import tempfile
+
+            tmpdir = tempfile.mkdtemp(prefix="passk-run-")
+            if self.drop_user is not None:
+                os.chown(tmpdir, self.drop_user[0], self.drop_user[1])
+            spec = dict(spec, tmpdir=tmpdir)
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(req_w)
+                os.close(rep_r)
+                os.close(out_r)
+                candidate_main(spec, req_r, rep_w, out_w, self.drop_user)
+            except BaseException:
+                try:
+                    traceback.print_exc()  # into the run's output, which the test's report shows
+                    sys.stderr.flush()
+                except BaseException:
+                    pass
+            finally:
+                os._exit(70)
+        for fd in (req_r, rep_w, out_w):
+            os.close(fd)
+        pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        self.run = Run(run, pid, spec, req_w, rep_r, out_r, pidfd)
+        self.run.tmpdir = tmpdir
+
+    def relay_request(self, payload):
+        r = self.run
+        r.outstanding += 1
+        if r.status is None and r.failure is None:
+            try:
+                write_all(r.req_w, struct.pack("!I", len(payload)) + payload)
+            except OSError:
+                pass
+
+    def pump_replies(self):
+        """Forward complete replies the candidate wrote, one per outstanding request."""
+        r = self.run
+        buf = r.rep.buf
+        while len(buf) >= 4:
+            (length,) = struct.unpack_from("!I", buf)
+            if length > MAX_FRAME:
+                r.failure = ("malformed", "the candidate sent a reply of %d bytes" % length)
+                return
+            if len(buf) < 4 + length:
+                return
+            payload = bytes(buf[4:4 + length])
+            del buf[:4 + length]
+            if r.outstanding <= 0:
+                r.failure = ("malformed", "the candidate sent a reply nobody asked for")
+                return
+            r.outstanding -= 1
+            send_frame(self.out_fd, REPLY, r.run, payload)
+
+    def finish(self, reason, message=""):
+        """The run is over: kill all it started, report, clean up."""
+        r = self.run
+        stuck = process_state(r.pid) if reason == "timeout" else ""
+        kill_everything(self.me, r.pid, self.sole_tenant)
+        if r.status is None:
+            try:
+                _, r.status = os.waitpid(r.pid, 0)
+            except ChildProcessError:
+                pass
+        for fd in [r.out_r] if r.out_r is not None else []:
+            os.set_blocking(fd, False)
+            try:
+                while True:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        break
+                    self._keep_output(chunk)
+            except (BlockingIOError, OSError):
+                pass
+        out = r.output.decode(errors="replace")
+        if r.output_total > len(r.output):
+            out += "\n[... %d more bytes of output dropped]" % (r.output_total - len(r.output))
+        status = r.status
+        if reason is None:  # the process ended on its own while the test still used it, or at END
+            if status is not None and os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                reason = "crash"
+                try:
+                    name = signal.Signals(sig).name
+                except ValueError:
+                    name = str(sig)
+                message = "the candidate process was killed by signal %s" % name
+            else:
+                code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
+                reason = "exit"
+                message = "the candidate process exited with status %s" % code
+        if stuck:
+            message += " (%s)" % stuck
+        send_frame(self.out_fd, EXIT, r.run, json.dumps({
+            "reason": reason, "message": message, "output": out,
+            "duration": round(time.monotonic() - r.started, 6)}).encode())
+        for fd in (r.req_w, r.rep.fd, r.out_r):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if r.pidfd is not None:
+            os.close(r.pidfd)
+        self.run = None
+        if r.tmpdir is not None:
+            import shutil
+
+            _unlock_tree(r.tmpdir)
+            shutil.rmtree(r.tmpdir, ignore_errors=True)
+        if self.sole_tenant:
+            clean_scratch(self.baseline, self.drop_user)
+
+    def _keep_output(self, chunk):
+        r = self.run
+        cap = r.spec.get("output_cap", 16384)
+        r.output_total += len(chunk)
+        r.output += chunk[: max(0, cap - len(r.output))]
+
+    def serve(self):
+        send_frame(self.out_fd, READY, 0, json.dumps({
+            "pid": self.me, "python": list(sys.version_info[:3]),
+            "posture": probe_posture(self.drop_user) if self.sole_tenant else None}).encode())
+        while True:
+            r = self.run
+            watch = [self.control.fd]
+            timeout = None
+            if r is not None:
+                watch += [fd for fd in (r.rep.fd, r.out_r) if fd is not None]
+                if r.pidfd is not None and r.status is None:
+                    watch.append(r.pidfd)
+                timeout = max(0.0, r.deadline - time.monotonic()) if r.failure is None else 0.0
+                if r.pidfd is None:
+                    timeout = min(timeout, 0.02)
+            ready, _, _ = select.select(watch, [], [], timeout)
+            if r is not None:
+                if r.failure is None and time.monotonic() >= r.deadline and r.status is None:
+                    if r.extensions < MAX_EXTENSIONS and starved(self.me, r.pid, r.spec["timeout"]):
+                        r.extensions += 1
+                        r.deadline += r.spec["timeout"]
+                    else:
+                        r.failure = ("timeout", "timed out after %g s" % r.spec["timeout"])
+                if r.failure is not None:
+                    self.finish(*r.failure)
+                    continue
+            if self.control.fd in ready:
+                if not self.control.feed():
+                    if self.run is not None:
+                        kill_everything(self.me, self.run.pid, self.sole_tenant)
+                    return
+                while True:
+                    frame = self.control.next()
+                    if frame is None:
+                        break
+                    self.handle(*frame)
+                continue  # the run may have changed: look again before touching its descriptors
+            for fd in ready:
+                if self.run is None:
+                    break
+                if fd == self.run.rep.fd:
+                    if not self.run.rep.feed():
+                        os.close(fd)
+                        self.run.rep.fd = None
+                    self.pump_replies()
+                elif fd == self.run.out_r:
+                    chunk = os.read(fd, 1 << 16)
+                    if chunk:
+                        self._keep_output(chunk)
+                    else:
+                        os.close(fd)
+                        self.run.out_r = None
+                elif fd == self.run.pidfd:
+                    self._reap()
+            r = self.run
+            if r is not None and r.pidfd is None and r.status is None:
+                self._reap(block=False)
+            if r is not None and r.failure is None and r.status is not None and r.outstanding > 0:
+                # The process is gone with a request unanswered: the test learns why.
+                if r.rep.fd is None or not r.rep.buf:
+                    self.finish(None)
+            elif r is not None and r.failure is not None:
+                self.finish(*r.failure)
+
+    def _reap(self, block=True):
+        r = self.run
+        try:
+            done, status = os.waitpid(r.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done, status = r.pid, None
+        if done == r.pid:
+            r.status = status if status is not None else 0
+            if r.pidfd is not None:
+                os.close(r.pidfd)
+                r.pidfd = None
+
+    def handle(self, kind, run, payload):
+        if kind == SPAWN:
+            if self.run is not None:
+                self.finish("error", "a new run started before this one ended")
+            self.spawn(run, json.loads(payload))
+        elif kind == REQ:
+            if self.run is not None and self.run.run == run:
+                self.relay_request(payload)
+        elif kind == END:
+            if self.run is not None and self.run.run == run:
+                self.finish(None if self.run.status is not None else "ended", "")
+
+
+def main():
+    drop = os.environ.get("PASSK_DROP_USER")
+    drop_user = tuple(int(x) for x in drop.split(":")) if drop else None
+    sole_tenant = os.environ.get("PASSK_SOLE_TENANT") == "1"
+    in_fd, out_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # nothing printed by accident can corrupt the control stream
+    os.close(devnull)
+    for fd in (in_fd, out_fd):
+        os.set_inheritable(fd, False)
+    become_subreaper()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT"):
+        os.environ.pop(name, None)
+    Zygote(in_fd, out_fd, drop_user, sole_tenant).serve()
+
+
+if __name__ == "__main__":
+    main()
