@@ -137,8 +137,8 @@ class WeakDocker(DockerSandbox):
 
     name = "weak"
 
-    def docker_args(self, index):
-        args = super().docker_args(index)
+    def zygote_command(self, index):
+        args, env = super().zygote_command(index)
         out, skip = [], 0
         for i, arg in enumerate(args):
             if skip:
@@ -150,8 +150,8 @@ class WeakDocker(DockerSandbox):
                     break
             else:
                 out.append(arg)
-        out[1:1] = ADD  # right after "run"
-        return out
+        out[2:2] = ADD  # right after "docker run"
+        return out, env
 
 
 def pytest_passk_sandbox(config, name):
@@ -168,6 +168,10 @@ WEAKENINGS = {
     "no-new-privileges": ([("--security-opt", "no-new-privileges")], [], "no-new-privileges is not set"),
     "pids-limit": ([("--pids-limit", "")], [], "no pids limit"),
     "memory": ([("--memory", ""), ("--memory-swap", "")], [], "no memory limit"),
+    "seccomp": ([], ["--security-opt", "seccomp=unconfined"], "no seccomp filter"),
+    "candidate-user": ([("--env", "PASSK_DROP_USER=")], [], "candidates would run as root"),
+    "nofile": ([("--ulimit", "nofile=")], [], "no open-files limit"),
+    "fsize": ([("--ulimit", "fsize=")], [], "no file-size limit"),
 }
 
 
@@ -214,7 +218,7 @@ def test_posture_check_accepts_the_default_container(pytester: pytest.Pytester) 
     run = Run(pytester.path, [f"--passk-samples={samples}", "--passk-workers=1", "--passk-runs=1"],
               env=passk_env()).wait()
     assert run.problem("add")["passed_samples"] == [True, False], run.output[-3000:]
-    assert "no network, read-only root, unprivileged candidates" in run.output
+    assert "no network, read-only root, candidates as nobody under seccomp" in run.output
     assert containers_of(run.proc.pid) == []
 
 

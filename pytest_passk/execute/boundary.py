@@ -115,7 +115,7 @@ class Handle:
         raise CandidateError(f"a {self._type} object of the candidate is not data: it cannot be compared, "
                              "hashed or truth-tested by the test")
 
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = __bool__ = __len__ = __contains__ = _refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = __bool__ = _refuse
 
     def __repr__(self) -> str:
         return f"<candidate {self._type} object>"
@@ -164,6 +164,8 @@ class ZygoteLink:
         self.ready: dict[str, Any] = {}
         self.next_run = 1
         self.starts = 0
+        #: EXIT reports read while waiting for another run's frames, kept for that run's end().
+        self.exits: dict[int, bytes] = {}
 
     def _fill(self, text: str, seed: str) -> str:
         return text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts)).replace("{hashseed}", seed)
@@ -202,7 +204,8 @@ class ZygoteLink:
         return self.proc is not None and self.proc.poll() is None
 
     def send(self, kind: int, run: int, payload: bytes = b"") -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        if self.proc is None or self.proc.stdin is None:
+            raise OSError(f"{self.label} is not running")
         wire.send_frame(self.proc.stdin.fileno(), kind, run, payload)
 
     def recv(self, deadline: float) -> tuple[int, int, bytes] | None:
@@ -263,6 +266,9 @@ class CandidateProcess:
         self.exit: dict[str, Any] | None = None  #: the zygote's EXIT report, once the process is gone
         self.digest = hashlib.sha256()
         self.calls = 0
+        #: The zygote (its container) died under this run: not evidence against the candidate
+        #: the first time (the verifier retries once), since a candidate cannot reach its zygote.
+        self.lost_zygote = False
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -282,6 +288,7 @@ class CandidateProcess:
         try:
             self.link.send(wire.REQ, self.run, json.dumps(req, separators=(",", ":")).encode())
         except (OSError, ValueError):
+            self.lost_zygote = True
             self._gone("crash", "the sandbox process is gone")
         while True:
             frame = self.link.recv(self.deadline)
@@ -289,9 +296,12 @@ class CandidateProcess:
                 if self.link.alive:
                     self.link.kill()  # hung beyond every limit: a new zygote serves the next run
                     self._gone("timeout", "the candidate did not answer within its time limit")
+                self.lost_zygote = True
                 self._gone("crash", "the sandbox process died")
             kind, run, payload = frame
             if run != self.run:
+                if kind == wire.EXIT:
+                    self.link.exits[run] = payload
                 continue  # a late frame of an earlier run
             if kind == wire.EXIT:
                 self._record_exit(payload)
@@ -370,20 +380,28 @@ class CandidateProcess:
             return {"reason": "ended", "output": ""}
         if self.exit is not None:
             return self.exit
+        if self.run in self.link.exits:
+            self._record_exit(self.link.exits.pop(self.run))
+            return self.exit  # type: ignore[return-value]
         try:
             self.link.send(wire.END, self.run)
         except (OSError, ValueError):
+            self.lost_zygote = True
             self.exit = {"reason": "crash", "message": "the sandbox process died", "output": ""}
             return self.exit
         deadline = time.monotonic() + 30
         while self.exit is None:
             frame = self.link.recv(deadline)
             if frame is None:
+                self.lost_zygote = not self.link.alive
                 self.link.kill()
                 self.exit = {"reason": "crash", "message": "the sandbox process did not end the run", "output": ""}
                 break
-            if frame[1] == self.run and frame[0] == wire.EXIT:
-                self._record_exit(frame[2])
+            if frame[0] == wire.EXIT:
+                if frame[1] == self.run:
+                    self._record_exit(frame[2])
+                else:
+                    self.link.exits[frame[1]] = frame[2]
         return self.exit
 
     @property

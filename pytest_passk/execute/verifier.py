@@ -183,6 +183,15 @@ class VerifierPlugin:
             protocol.send(self.proto_out, "result", **result.__dict__)
 
     def _run_job(self, item: pytest.Item, job: protocol.Job, session: pytest.Session) -> protocol.RunResult:
+        result, lost = self._run_once(item, job, session)
+        if lost:  # the zygote (its container) died under the run: once more on a fresh one
+            result, lost = self._run_once(item, job, session)
+            if lost:
+                result.message = ("the sandbox process died running this candidate twice\n" + result.message)[:8000]
+        return result
+
+    def _run_once(self, item: pytest.Item, job: protocol.Job,
+                  session: pytest.Session) -> tuple[protocol.RunResult, bool]:
         from pytest_passk.plugin import candidate_key
 
         start = time.monotonic()
@@ -230,7 +239,9 @@ class VerifierPlugin:
         result = protocol.RunResult(id=job.id, outcome="passed" if reason == "passed" else "failed",
                                     reason=reason, message=message, output=str(ended.get("output", "")),
                                     duration=round(time.monotonic() - start, 6), returns=proc.returns)
-        return result
+        if proc.lost_zygote:
+            link.kill()
+        return result, proc.lost_zygote and reason != "passed"
 
 
 def _alarm(signum: int, frame: Any) -> None:

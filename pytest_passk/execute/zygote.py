@@ -359,6 +359,8 @@ class Candidate:
             try:
                 req = json.loads(payload)
                 op = req["op"]
+                if self.module is None and op not in ("path", "run"):
+                    self.load()  # only programs used as modules are executed as one
                 if self.load_error is not None and op != "path" and op != "run":
                     self.reply(load_error=self.load_error)
                 elif op == "load":
@@ -483,9 +485,7 @@ def candidate_main(spec, req_fd, rep_fd, out_fd, drop_user):
         sys.modules["random"].seed(os.urandom(16))
     sys.stdout = os.fdopen(1, "w", buffering=1, errors="backslashreplace")
     sys.stderr = os.fdopen(2, "w", buffering=1, errors="backslashreplace")
-    cand = Candidate(spec, req_fd, rep_fd)
-    cand.load()
-    cand.serve()
+    Candidate(spec, req_fd, rep_fd).serve()
 
 
 def _open_fds():
@@ -1018,6 +1018,8 @@ class Zygote:
         elif kind == END:
             if self.run is not None and self.run.run == run:
                 self.finish(None if self.run.status is not None else "ended", "")
+            else:  # already over (it ended on its own, or a newer run replaced it): say so again
+                send_frame(self.out_fd, EXIT, run, b'{"reason": "ended", "message": "", "output": ""}')
 
 
 def main():

@@ -1,5 +1,5 @@
-"""A timed-out child that was runnable but starved of CPU by a loaded host gets more wall time;
-one that was sleeping or spinning does not (pytest_passk._processes.starved)."""
+"""A timed-out candidate that was runnable but starved of CPU by a loaded host gets more wall time;
+one that was sleeping or spinning does not (pytest_passk.execute.zygote.starved)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pytest_passk._processes import process_state as _process_state, starved as _starved
+from pytest_passk.execute.zygote import process_state as _process_state, starved
 
 BUSY = [sys.executable, "-c", "while True: pass"]
 
@@ -31,8 +31,8 @@ def procs():
 @pytest.mark.skipif(not os.path.exists("/usr/bin/taskset"), reason="needs taskset (util-linux)")
 def test_starved_only_when_runnable_without_cpu(procs) -> None:
     procs.extend(_spawn(BUSY) for _ in range(4))
-    # Like a worker and its run: an idle parent whose only descendant is runnable all along, yet
-    # given ~1% of CPU 0 by the scheduler. (_starved counts the CPU of all the parent's descendants.)
+    # Like a zygote and its run: an idle parent whose only descendant is runnable all along, yet
+    # given ~1% of CPU 0 by the scheduler. (starved counts the CPU of all the zygote's descendants.)
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys; p = subprocess.Popen(sys.argv[1:]); print(p.pid, flush=True); p.wait()",
          "taskset", "-c", "0", "nice", "-n", "19", *BUSY], stdout=subprocess.PIPE)
@@ -41,11 +41,11 @@ def test_starved_only_when_runnable_without_cpu(procs) -> None:
     sleeping = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     procs.extend([parent, spinning, sleeping])
     time.sleep(2.0)
-    assert _starved(starved_pid, timeout=2.0), _process_state(starved_pid)
+    assert starved(parent.pid, starved_pid, timeout=2.0), _process_state(starved_pid)
     os.kill(starved_pid, 9)
-    assert not _starved(sleeping.pid, timeout=2.0), _process_state(sleeping.pid)
+    assert not starved(os.getpid(), sleeping.pid, timeout=2.0), _process_state(sleeping.pid)
     assert "sleeping" in _process_state(sleeping.pid)
     # The free spinner got well over half of its 2 s in CPU time: a real timeout, no extension.
-    assert not _starved(spinning.pid, timeout=1.0), _process_state(spinning.pid)
+    assert not starved(os.getpid(), spinning.pid, timeout=1.0), _process_state(spinning.pid)
     assert "running" in _process_state(spinning.pid)
-    assert not _starved(999_999_999, timeout=1.0)  # no such process
+    assert not starved(os.getpid(), 999_999_999, timeout=1.0)  # no such process
