@@ -8,6 +8,7 @@ are asked in chat style by default (the prompt is the user's turn, the program i
 of the reply). ``--passk-style`` chooses explicitly."""
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import json
@@ -26,6 +27,13 @@ with gzip.open(DATA, "rt") as fh:
     PROBLEMS = [json.loads(line) for line in fh if line.strip()]
 
 
+@functools.lru_cache(maxsize=None)
+def _compiled(task_id: str, part: str):
+    """The prompt's and the check's code, compiled once per verifier (not once per candidate run)."""
+    problem = next(p for p in PROBLEMS if p["task_id"] == task_id)
+    return compile(problem[part], f"<{task_id} {part}>", "exec")
+
+
 @pytest.mark.parametrize("problem", PROBLEMS, ids=[p["task_id"] for p in PROBLEMS])
 @passk(
     k=(1, 10),
@@ -40,7 +48,7 @@ def test_humaneval(candidate, problem):
     # imports; only the entry point is the candidate's, a proxy to its process (some checks call it
     # by name, so the name is bound to the proxy too).
     namespace: dict = {}
-    exec(problem["prompt"], namespace)
+    exec(_compiled(problem["task_id"], "prompt"), namespace)
     entry = namespace[problem["entry_point"]] = candidate.function(problem["entry_point"])
-    exec(problem["test"], namespace)
+    exec(_compiled(problem["task_id"], "test"), namespace)
     namespace["check"](entry)

@@ -284,7 +284,7 @@ class Candidate:
 
     def __init__(self, spec, req_fd, rep_fd):
         self.spec = spec
-        self.code = spec["code"]
+        self.code = spec["code"] if spec else ""
         self.req_fd = req_fd
         self.req_buf = bytearray()
         self.rep_fd = rep_fd
@@ -442,20 +442,30 @@ class _HandleArg:
         self.index = index
 
 
-def candidate_main(spec, req_fd, rep_fd, out_fd, drop_user):
-    """The forked candidate process: limits, privileges dropped, then serve requests until killed."""
+def candidate_main(req_fd, rep_fd, out_fd, drop_user):
+    """The forked candidate process. It is forked ahead of its run: it drops its privileges, then
+    waits for its spec (the program and its limits), then serves requests until it is killed."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
-    keep = {0, 1, 2, req_fd, rep_fd}
-    for fd in _open_fds():
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    low, high = sorted((req_fd, rep_fd))
+    os.closerange(3, low)  # every inherited descriptor but the run's own two pipes
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 1 << 16)
+    if drop_user is not None:
+        os.setgroups([])
+        os.setgid(drop_user[1])
+        os.setuid(drop_user[0])
+        _clear_user_keyrings()  # nothing an earlier run of this user stored survives into this one
+    _new_session_keyring()
+    cand = Candidate(None, req_fd, rep_fd)
+    first = cand.next_request()
+    if first is None:
+        return
+    spec = json.loads(first)
+    cand.spec, cand.code = spec, spec["code"]
     limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]
     if spec.get("memory"):
         limits.append((resource.RLIMIT_AS, int(spec["memory"])))
@@ -466,26 +476,17 @@ def candidate_main(spec, req_fd, rep_fd, out_fd, drop_user):
             resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else hard))
         except (ValueError, OSError):
             pass
-    if drop_user is not None:
-        os.setgroups([])
-        os.setgid(drop_user[1])
-        os.setuid(drop_user[0])
-        _clear_user_keyrings()  # nothing an earlier run of this user stored survives into this one
-    _new_session_keyring()
     if spec.get("tmpdir"):
         os.environ["TMPDIR"] = spec["tmpdir"]
-        import tempfile
-
-        tempfile.tempdir = None
+        if "tempfile" in sys.modules:  # (not imported here: a candidate that needs it imports it)
+            sys.modules["tempfile"].tempdir = None
     try:
         os.chdir(spec.get("tmpdir") or "/tmp")
     except OSError:
         pass
     if "random" in sys.modules:  # fresh for every run, whatever was inherited
         sys.modules["random"].seed(os.urandom(16))
-    sys.stdout = os.fdopen(1, "w", buffering=1, errors="backslashreplace")
-    sys.stderr = os.fdopen(2, "w", buffering=1, errors="backslashreplace")
-    Candidate(spec, req_fd, rep_fd).serve()
+    cand.serve()  # sys.stdout and sys.stderr (line-buffered by main()) now write to the run's output
 
 
 def _open_fds():
@@ -505,28 +506,23 @@ def _libc():
 
 
 _SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+try:  # resolved once here, so a candidate process only makes the calls
+    _SYSCALL = _libc().syscall
+except (OSError, AttributeError):
+    _SYSCALL = None
 
 
 def _new_session_keyring():
     """A run gets an anonymous session keyring of its own (KEYCTL_JOIN_SESSION_KEYRING)."""
-    if _SYS_KEYCTL is None:
-        return
-    try:
-        _libc().syscall(_SYS_KEYCTL, 1, None)
-    except (OSError, AttributeError):
-        pass
+    if _SYS_KEYCTL is not None and _SYSCALL is not None:
+        _SYSCALL(_SYS_KEYCTL, 1, None)
 
 
 def _clear_user_keyrings():
     """Empty the candidates' user and user-session keyrings (KEYCTL_CLEAR of @u and @us)."""
-    if _SYS_KEYCTL is None:
-        return
-    try:
-        libc = _libc()
-        for ring in (-4, -5):
-            libc.syscall(_SYS_KEYCTL, 7, ring)
-    except (OSError, AttributeError):
-        pass
+    if _SYS_KEYCTL is not None and _SYSCALL is not None:
+        _SYSCALL(_SYS_KEYCTL, 7, -4)
+        _SYSCALL(_SYS_KEYCTL, 7, -5)
 
 
 # -- process supervision -----------------------------------------------------------------------
@@ -803,17 +799,13 @@ class Zygote:
         self.sole_tenant = sole_tenant
         self.me = os.getpid()
         self.run = None
+        self.spare = None
+        self.scratch = None
         self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
 
-    def spawn(self, run, spec):
-        tmpdir = None
-        if not self.sole_tenant:  # a scratch folder of the run's own, removed after it
-            import tempfile
-
-            tmpdir = tempfile.mkdtemp(prefix="passk-run-")
-            if self.drop_user is not None:
-                os.chown(tmpdir, self.drop_user[0], self.drop_user[1])
-            spec = dict(spec, tmpdir=tmpdir)
+    def prefork(self):
+        """Fork the next run's process now, while nothing waits for it: a run then starts by
+        sending its spec to a process that is already there."""
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -823,7 +815,7 @@ class Zygote:
                 os.close(req_w)
                 os.close(rep_r)
                 os.close(out_r)
-                candidate_main(spec, req_r, rep_w, out_w, self.drop_user)
+                candidate_main(req_r, rep_w, out_w, self.drop_user)
             except BaseException:
                 try:
                     traceback.print_exc()  # into the run's output, which the test's report shows
@@ -835,8 +827,45 @@ class Zygote:
         for fd in (req_r, rep_w, out_w):
             os.close(fd)
         pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        self.spare = (pid, req_w, rep_r, out_r, pidfd)
+
+    def _spare_alive(self):
+        if self.spare is None:
+            return False
+        try:
+            done, _ = os.waitpid(self.spare[0], os.WNOHANG)
+        except ChildProcessError:
+            done = self.spare[0]
+        if done == 0:
+            return True
+        for fd in self.spare[1:]:
+            if fd is not None:
+                os.close(fd)
+        self.spare = None
+        return False
+
+    def spawn(self, run, spec):
+        tmpdir = None
+        if not self.sole_tenant:  # a scratch folder for the runs of this zygote, emptied after each
+            if self.scratch is None:
+                import tempfile
+
+                self.scratch = tempfile.mkdtemp(prefix="passk-scratch-")
+                if self.drop_user is not None:
+                    os.chown(self.scratch, self.drop_user[0], self.drop_user[1])
+            tmpdir = self.scratch
+            spec = dict(spec, tmpdir=tmpdir)
+        if not self._spare_alive():
+            self.prefork()
+        pid, req_w, rep_r, out_r, pidfd = self.spare
+        self.spare = None
         self.run = Run(run, pid, spec, req_w, rep_r, out_r, pidfd)
         self.run.tmpdir = tmpdir
+        data = json.dumps(spec).encode()
+        try:
+            write_all(req_w, struct.pack("!I", len(data)) + data)
+        except OSError:
+            pass  # the process died: the run's first request learns it
 
     def relay_request(self, payload):
         r = self.run
@@ -917,13 +946,22 @@ class Zygote:
         if r.pidfd is not None:
             os.close(r.pidfd)
         self.run = None
-        if r.tmpdir is not None:
+        if r.tmpdir is not None and _listdir(r.tmpdir):
             import shutil
 
-            _unlock_tree(r.tmpdir)
-            shutil.rmtree(r.tmpdir, ignore_errors=True)
+            for name in _listdir(r.tmpdir):
+                path = os.path.join(r.tmpdir, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    _unlock_tree(path)
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
         if self.sole_tenant:
             clean_scratch(self.baseline, self.drop_user)
+        self.prefork()
 
     def _keep_output(self, chunk):
         r = self.run
@@ -935,6 +973,10 @@ class Zygote:
         send_frame(self.out_fd, READY, 0, json.dumps({
             "pid": self.me, "python": list(sys.version_info[:3]),
             "posture": probe_posture(self.drop_user) if self.sole_tenant else None}).encode())
+        import gc
+
+        gc.freeze()  # what the zygote holds is never collected in a candidate process: fewer copied pages
+        self.prefork()
         while True:
             r = self.run
             watch = [self.control.fd]
@@ -961,6 +1003,11 @@ class Zygote:
                 if not self.control.feed():
                     if self.run is not None:
                         kill_everything(self.me, self.run.pid, self.sole_tenant)
+                    if self.scratch is not None:
+                        import shutil
+
+                        _unlock_tree(self.scratch)
+                        shutil.rmtree(self.scratch, ignore_errors=True)
                     return
                 while True:
                     frame = self.control.next()
@@ -1035,6 +1082,8 @@ def main():
         os.set_inheritable(fd, False)
     become_subreaper()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
+        stream.reconfigure(line_buffering=True, errors="backslashreplace")
     for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT"):
         os.environ.pop(name, None)
     Zygote(in_fd, out_fd, drop_user, sole_tenant).serve()
