@@ -16,10 +16,13 @@ from pytest_passk.execute import zygote_source
 from pytest_passk.execute.boundary import CandidateProcess, ZygoteLink
 
 
-@pytest.fixture(scope="module")
-def link() -> Iterator[ZygoteLink]:
-    """One local zygote for the module's tests, as the local sandbox starts it."""
+@pytest.fixture(scope="module", params=["direct", "relay"])
+def link(request: pytest.FixtureRequest) -> Iterator[ZygoteLink]:
+    """One local zygote for the module's tests, as the local sandbox starts it: candidate processes
+    on connections of their own (direct), or relayed by the zygote (as for a remote Docker engine)."""
     env = {"PATH": os.defpath, "PYTHONHASHSEED": "{hashseed}", "LANG": "C.UTF-8"}
+    if request.param == "direct":
+        env["PASSK_CONNECT"] = "{socket}"
     z = ZygoteLink([sys.executable, "-s", "-c", zygote_source()], env, "test zygote")
     z.start()
     yield z

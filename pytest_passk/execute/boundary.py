@@ -16,8 +16,12 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import signal
+import socket
+import struct
 import subprocess
+import tempfile
 import time
 from typing import Any
 
@@ -150,7 +154,12 @@ def _canonical(value: Any) -> str:
 
 
 class ZygoteLink:
-    """One zygote process (a local subprocess, or ``docker run -i`` of a container) and its frames."""
+    """One zygote process (a local subprocess, or ``docker run -i`` of a container) and its frames.
+
+    When its command names ``{socket}`` (the path the zygote connects to, ``{socketdir}`` the folder
+    holding it), the link listens on a Unix socket of its own and every candidate process reaches
+    the verifier over a connection of its own (*direct*); otherwise requests and replies are relayed
+    by the zygote over its stdin/stdout (a remote Docker engine)."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None, label: str, index: int = 0,
                  start_timeout: float = 120) -> None:
@@ -166,13 +175,38 @@ class ZygoteLink:
         self.starts = 0
         #: EXIT reports read while waiting for another run's frames, kept for that run's end().
         self.exits: dict[int, bytes] = {}
+        self.direct = any("{socket}" in a for a in argv) or any("{socket}" in v for v in (env or {}).values())
+        self.listener: socket.socket | None = None
+        self.socketdir: str | None = None
+        self.spare: bytes | None = None  #: the token of the candidate process forked for the next run
+        self._accepted: dict[bytes, socket.socket] = {}
 
     def _fill(self, text: str, seed: str) -> str:
-        return text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts)).replace("{hashseed}", seed)
+        text = text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts))
+        if self.socketdir is not None:
+            text = text.replace("{socketdir}", self.socketdir).replace("{socket}", os.path.join(self.socketdir, "z.sock"))
+        return text.replace("{hashseed}", seed)
+
+    def _listen(self) -> None:
+        # Only the zygote may connect: as root the folder and socket are root's alone (the zygote
+        # runs as root in its container, candidates as nobody); otherwise the zygote, root in its
+        # container without CAP_DAC_OVERRIDE, must be let in, and a candidate connecting gets
+        # nothing: connections are known by the token their zygote wrote first.
+        root = os.geteuid() == 0
+        self.socketdir = tempfile.mkdtemp(prefix="passk-link-")
+        os.chmod(self.socketdir, 0o700 if root else 0o711)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.path.join(self.socketdir, "z.sock")
+        self.listener.bind(path)
+        os.chmod(path, 0o600 if root else 0o666)
+        self.listener.listen(64)
 
     def start(self) -> dict[str, Any]:
         """Start the zygote (each start gets a fresh hash seed) and wait for its READY."""
         self.starts += 1
+        self.spare = None
+        if self.direct:
+            self._listen()
         seed = str(1 + int.from_bytes(os.urandom(4), "big") % 4294967294)
         argv = [self._fill(a, seed) for a in self.argv]
         env = None if self.env is None else {k: self._fill(v, seed) for k, v in self.env.items()}
@@ -208,12 +242,23 @@ class ZygoteLink:
             raise OSError(f"{self.label} is not running")
         wire.send_frame(self.proc.stdin.fileno(), kind, run, payload)
 
-    def recv(self, deadline: float) -> tuple[int, int, bytes] | None:
-        """The next frame, or None at the deadline or if the zygote is gone."""
-        assert self.reader is not None
+    def pending(self) -> bool:
+        """A complete frame is already buffered."""
+        return self.reader is not None and self.reader.complete()
+
+    def recv(self, deadline: float, spare: bool = False) -> tuple[int, int, bytes] | None:
+        """The next frame, or None at the deadline or if the zygote is gone. SPARE announcements
+        are taken in here (and returned only when ``spare``)."""
+        if self.reader is None:
+            return None
         while True:
             frame = self.reader.next()
             if frame is not None:
+                if frame[0] == wire.SPARE:
+                    self.spare = frame[2]
+                    if spare:
+                        return frame
+                    continue
                 return frame
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -225,30 +270,73 @@ class ZygoteLink:
             if ready and not self.reader.feed():
                 return None
 
-    def kill(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
+    def take_spare(self, deadline: float) -> socket.socket | None:
+        """The connection of the candidate process forked for the next run (direct links)."""
+        while self.spare is None:
+            frame = self.recv(deadline, spare=True)
+            if frame is None:
+                return None
+            if frame[0] == wire.EXIT:
+                self.exits[frame[1]] = frame[2]
+        token, self.spare = self.spare, None
+        assert self.listener is not None
+        while token not in self._accepted:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self.listener], [], [], max(0.0, remaining))
+            if not ready:
+                return None
+            conn, _ = self.listener.accept()
+            conn.settimeout(5)
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                if stream is not None:
-                    stream.close()
+                got = b""
+                while len(got) < 8:
+                    chunk = conn.recv(8 - len(got))
+                    if not chunk:
+                        break
+                    got += chunk
             except OSError:
+                got = b""
+            conn.settimeout(None)
+            if len(got) == 8:
+                self._accepted[got] = conn
+                while len(self._accepted) > 8:  # strangers' connections: drop the oldest
+                    self._accepted.pop(next(iter(self._accepted))).close()
+            else:
+                conn.close()
+        return self._accepted.pop(token)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    self.proc.kill()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
                 pass
-        self.proc = None
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                try:
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass
+            self.proc = None
+        for conn in self._accepted.values():
+            conn.close()
+        self._accepted.clear()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        if self.socketdir is not None:
+            shutil.rmtree(self.socketdir, ignore_errors=True)
+            self.socketdir = None
 
 
 def _neutral_dir() -> str:
     """An empty folder to start zygotes in, so nothing of the suite's is on their import path."""
-    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"passk-zygote-{os.getuid()}")
+    path = os.path.join(tempfile.gettempdir(), f"passk-zygote-{os.getuid()}")
     os.makedirs(path, mode=0o755, exist_ok=True)
     return path
 
@@ -269,13 +357,34 @@ class CandidateProcess:
         #: The zygote (its container) died under this run: not evidence against the candidate
         #: the first time (the verifier retries once), since a candidate cannot reach its zygote.
         self.lost_zygote = False
+        self.conn: socket.socket | None = None  #: direct links: this process's own connection
+        self._buf = bytearray()
 
     # -- requests ------------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        if not self.spawned:
-            self.spawned = True
+        if self.spawned:
+            return
+        self.spawned = True
+        if not self.link.direct:
             self.link.send(wire.SPAWN, self.run, json.dumps(self.spec).encode())
+            return
+        conn = self.link.take_spare(self.deadline)
+        if conn is None:
+            self.lost_zygote = not self.link.alive
+            self.link.kill()
+            self._gone("crash", "the sandbox did not provide a candidate process")
+        self.conn = conn
+        limits = {k: self.spec[k] for k in ("timeout", "memory", "output_cap") if k in self.spec}
+        self.link.send(wire.SPAWN, self.run, json.dumps(limits).encode())
+        self._send_direct(json.dumps(self.spec).encode())
+
+    def _send_direct(self, data: bytes) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.sendall(struct.pack("!I", len(data)) + data)
+        except OSError:
+            pass  # the process is gone: reading its reply says how
 
     def start(self) -> None:
         """Fork the process now (it loads the program while the test sets up)."""
@@ -285,11 +394,27 @@ class CandidateProcess:
         __tracebackhide__ = True
         self._spawn()
         self._check_exit()
+        data = json.dumps(req, separators=(",", ":")).encode()
+        if self.conn is not None:
+            self._send_direct(data)
+            return self._answer(self._direct_reply())
         try:
-            self.link.send(wire.REQ, self.run, json.dumps(req, separators=(",", ":")).encode())
+            self.link.send(wire.REQ, self.run, data)
         except (OSError, ValueError):
             self.lost_zygote = True
             self._gone("crash", "the sandbox process is gone")
+        while True:
+            frame = self._next_frame()
+            kind, run, payload = frame
+            if kind == wire.EXIT:
+                self._record_exit(payload)
+                self._check_exit()
+            if kind == wire.REPLY:
+                return self._answer(payload)
+
+    def _next_frame(self) -> tuple[int, int, bytes]:
+        """The next control frame of this run; raises when the zygote hangs or dies."""
+        __tracebackhide__ = True
         while True:
             frame = self.link.recv(self.deadline)
             if frame is None:
@@ -298,16 +423,54 @@ class CandidateProcess:
                     self._gone("timeout", "the candidate did not answer within its time limit")
                 self.lost_zygote = True
                 self._gone("crash", "the sandbox process died")
-            kind, run, payload = frame
-            if run != self.run:
+            if frame[1] == self.run:
+                return frame
+            if frame[0] == wire.EXIT:
+                self.link.exits[frame[1]] = frame[2]
+
+    def _direct_reply(self) -> bytes:
+        """The next reply on this process's connection; the zygote's EXIT says why there is none."""
+        __tracebackhide__ = True
+        assert self.conn is not None
+        fd = self.conn.fileno()
+        control = self.link.reader.fd if self.link.reader is not None else -1
+        eof = False
+        while True:
+            if len(self._buf) >= 4:
+                (length,) = struct.unpack_from("!I", self._buf)
+                if length > wire.MAX_FRAME:
+                    self._fail("malformed", f"the candidate sent a reply of {length} bytes")
+                if len(self._buf) >= 4 + length:
+                    payload = bytes(self._buf[4:4 + length])
+                    del self._buf[:4 + length]
+                    return payload
+            if eof or self.link.pending():
+                # No reply can come: the process is gone (or its zygote says so). Why?
+                kind, run, payload = self._next_frame()
                 if kind == wire.EXIT:
-                    self.link.exits[run] = payload
-                continue  # a late frame of an earlier run
-            if kind == wire.EXIT:
-                self._record_exit(payload)
-                self._check_exit()
-            if kind == wire.REPLY:
-                return self._answer(payload)
+                    self._record_exit(payload)
+                    self._check_exit()
+                continue
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self._next_frame()  # raises: nothing came in time
+            try:
+                ready, _, _ = select.select([fd, control], [], [], remaining)
+            except InterruptedError:
+                continue
+            if fd in ready:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    self._buf += chunk
+                else:
+                    eof = True
+            elif control in ready:
+                if not self.link.reader.feed():  # type: ignore[union-attr]
+                    self.lost_zygote = True
+                    self._gone("crash", "the sandbox process died")
 
     def call(self, ref: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         __tracebackhide__ = True
@@ -351,7 +514,8 @@ class CandidateProcess:
     def _fail(self, reason: str, message: str) -> None:
         """The candidate broke the protocol: end its process and fail the run."""
         self.end()
-        self._gone(reason, message)
+        self.exit = {"reason": reason, "message": message, "output": (self.exit or {}).get("output", "")}
+        raise CandidateGone(reason, message)
 
     def _gone(self, reason: str, message: str) -> None:
         if self.exit is None:
@@ -363,7 +527,7 @@ class CandidateProcess:
             info = json.loads(payload)
         except ValueError:
             info = {"reason": "crash", "message": "unreadable exit report"}
-        self.exit = info
+        self.exit = info if isinstance(info, dict) else {"reason": "crash", "message": "unreadable exit report"}
 
     def _check_exit(self) -> None:
         if self.exit is not None:
@@ -376,6 +540,9 @@ class CandidateProcess:
 
     def end(self) -> dict[str, Any]:
         """Kill the process and all it started; what it printed comes back in the report."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
         if not self.spawned:
             return {"reason": "ended", "output": ""}
         if self.exit is not None:

@@ -53,7 +53,7 @@ import string  # noqa: F401
 import typing  # noqa: F401
 
 HEADER = struct.Struct("!BII")
-SPAWN, REQ, END, READY, REPLY, EXIT = 1, 2, 3, 10, 11, 12
+SPAWN, REQ, END, READY, REPLY, EXIT, SPARE = 1, 2, 3, 10, 11, 12, 13
 #: Largest frame either side accepts; a bigger reply fails the run.
 MAX_FRAME = 32 << 20
 MAX_DEPTH = 100  #: nesting of a value: a deeper one is not data (hashing it could overflow the C stack)
@@ -233,6 +233,12 @@ class FrameReader:
         chunk = os.read(self.fd, 1 << 16)
         self.buf += chunk
         return bool(chunk)
+
+    def complete(self):
+        """A whole frame is buffered."""
+        if len(self.buf) < HEADER.size:
+            return False
+        return len(self.buf) >= HEADER.size + HEADER.unpack_from(self.buf)[2]
 
     def next(self):
         """The next complete frame ``(kind, run, payload)``, or None; ValueError if oversized."""
@@ -442,7 +448,7 @@ class _HandleArg:
         self.index = index
 
 
-def candidate_main(req_fd, rep_fd, out_fd, drop_user):
+def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None):
     """The forked candidate process. It is forked ahead of its run: it drops its privileges, then
     waits for its spec (the program and its limits), then serves requests until it is killed."""
     os.setsid()
@@ -451,7 +457,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user):
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     low, high = sorted((req_fd, rep_fd))
-    os.closerange(3, low)  # every inherited descriptor but the run's own two pipes
+    os.closerange(3, low)  # every inherited descriptor but the run's own channel
     os.closerange(low + 1, high)
     os.closerange(high + 1, 1 << 16)
     if drop_user is not None:
@@ -460,6 +466,14 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user):
         os.setuid(drop_user[0])
         _clear_user_keyrings()  # nothing an earlier run of this user stored survives into this one
     _new_session_keyring()
+    if scratch:
+        os.environ["TMPDIR"] = scratch
+        if "tempfile" in sys.modules:
+            sys.modules["tempfile"].tempdir = None
+    try:
+        os.chdir(scratch or "/tmp")
+    except OSError:
+        pass
     cand = Candidate(None, req_fd, rep_fd)
     first = cand.next_request()
     if first is None:
@@ -476,14 +490,6 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user):
             resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else hard))
         except (ValueError, OSError):
             pass
-    if spec.get("tmpdir"):
-        os.environ["TMPDIR"] = spec["tmpdir"]
-        if "tempfile" in sys.modules:  # (not imported here: a candidate that needs it imports it)
-            sys.modules["tempfile"].tempdir = None
-    try:
-        os.chdir(spec.get("tmpdir") or "/tmp")
-    except OSError:
-        pass
     if "random" in sys.modules:  # fresh for every run, whatever was inherited
         sys.modules["random"].seed(os.urandom(16))
     cand.serve()  # sys.stdout and sys.stderr (line-buffered by main()) now write to the run's output
@@ -559,12 +565,24 @@ def descendants(root):
     return found, table
 
 
+_WAITING_FOR_VERIFIER = ("unix_stream_read", "anon_pipe_read", "pipe_read", "pipe_wait")
+
+
 def starved(me, pid, timeout):
-    """The run's process is runnable, yet the run (it and all it started) got less than half its
-    timeout in CPU: the host is busy, the candidate is not slow."""
+    """Whether a run past its deadline should get more time, the delay not being the candidate's:
+    its process is runnable yet the run (it and all it started) got less than half its timeout in
+    CPU (a busy host), or it is waiting for the verifier's next request (a busy verifier)."""
     fields = _stat(pid)
-    if fields is None or fields[0] != b"R":
+    if fields is None or fields[0] not in (b"R", b"S"):
         return False
+    if fields[0] == b"S":
+        try:
+            with open("/proc/%d/wchan" % pid) as fh:
+                wchan = fh.read()
+        except OSError:
+            return False
+        if not wchan.startswith(_WAITING_FOR_VERIFIER):
+            return False
     found, table = descendants(me)
     ticks = sum(int(table[p][11]) + int(table[p][12]) + int(table[p][13]) + int(table[p][14])
                 for p in found if p in table)
@@ -771,15 +789,14 @@ def probe_posture(drop_user):
 # -- the zygote ----------------------------------------------------------------------------------
 
 class Run:
-    def __init__(self, run, pid, spec, req_w, rep_r, out_r, pidfd):
+    def __init__(self, run, spare, spec):
         self.run = run
-        self.pid = pid
+        self.pid = spare.pid
         self.spec = spec
-        self.req_w = req_w
-        self.rep = FrameReader(rep_r, limit=MAX_FRAME)
-        self.rep.buf = bytearray()
-        self.out_r = out_r
-        self.pidfd = pidfd
+        self.req_w = spare.req_w  # relay only: requests go to the process through here
+        self.rep = FrameReader(spare.rep_r) if spare.rep_r is not None else None  # relay only
+        self.out_r = spare.out_r
+        self.pidfd = spare.pidfd
         self.outstanding = 0
         self.output = bytearray()
         self.output_total = 0
@@ -788,34 +805,70 @@ class Run:
         self.extensions = 0
         self.status = None
         self.failure = None  # (reason, message) decided by the zygote
-        self.tmpdir = None
+
+
+class Spare:
+    """A candidate process forked ahead of its run, waiting for its spec."""
+
+    def __init__(self, pid, req_w, rep_r, out_r, pidfd, token):
+        self.pid, self.req_w, self.rep_r, self.out_r, self.pidfd, self.token = pid, req_w, rep_r, out_r, pidfd, token
+
+    def close(self):
+        for fd in (self.req_w, self.rep_r, self.out_r, self.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 class Zygote:
-    def __init__(self, in_fd, out_fd, drop_user, sole_tenant):
+    """Serves runs one at a time. With ``connect`` (a Unix socket of the verifier's) every candidate
+    process gets a connection of its own to the verifier, which talks to it directly; without it
+    (a remote Docker engine: only the container's stdin/stdout reach the verifier) the zygote relays
+    each request and reply."""
+
+    def __init__(self, in_fd, out_fd, drop_user, sole_tenant, connect=None):
         self.control = FrameReader(in_fd)
         self.out_fd = out_fd
         self.drop_user = drop_user
         self.sole_tenant = sole_tenant
+        self.connect = connect
         self.me = os.getpid()
         self.run = None
         self.spare = None
         self.scratch = None
+        if not sole_tenant:  # a scratch folder for this zygote's runs, emptied after each
+            import tempfile
+
+            self.scratch = tempfile.mkdtemp(prefix="passk-scratch-")
+            if drop_user is not None:
+                os.chown(self.scratch, drop_user[0], drop_user[1])
         self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
 
     def prefork(self):
-        """Fork the next run's process now, while nothing waits for it: a run then starts by
-        sending its spec to a process that is already there."""
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
+        """Fork the next run's process now, while nothing waits for it; announce it (SPARE)."""
         out_r, out_w = os.pipe()
+        token = None
+        if self.connect:
+            import socket
+
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(self.connect)
+            token = os.urandom(8)
+            conn.sendall(token)  # before the fork: the verifier knows this connection by it
+            req_r = rep_w = conn.detach()
+            req_w = rep_r = None
+        else:
+            req_r, req_w = os.pipe()
+            rep_r, rep_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
-                os.close(req_w)
-                os.close(rep_r)
-                os.close(out_r)
-                candidate_main(req_r, rep_w, out_w, self.drop_user)
+                for fd in (req_w, rep_r, out_r):
+                    if fd is not None:
+                        os.close(fd)
+                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch)
             except BaseException:
                 try:
                     traceback.print_exc()  # into the run's output, which the test's report shows
@@ -824,60 +877,54 @@ class Zygote:
                     pass
             finally:
                 os._exit(70)
-        for fd in (req_r, rep_w, out_w):
+        for fd in {req_r, rep_w, out_w}:
             os.close(fd)
         pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
-        self.spare = (pid, req_w, rep_r, out_r, pidfd)
+        self.spare = Spare(pid, req_w, rep_r, out_r, pidfd, token)
+        if token is not None:
+            send_frame(self.out_fd, SPARE, 0, token)
 
     def _spare_alive(self):
         if self.spare is None:
             return False
         try:
-            done, _ = os.waitpid(self.spare[0], os.WNOHANG)
+            done, _ = os.waitpid(self.spare.pid, os.WNOHANG)
         except ChildProcessError:
-            done = self.spare[0]
+            done = self.spare.pid
         if done == 0:
             return True
-        for fd in self.spare[1:]:
-            if fd is not None:
-                os.close(fd)
+        self.spare.close()
         self.spare = None
         return False
 
     def spawn(self, run, spec):
-        tmpdir = None
-        if not self.sole_tenant:  # a scratch folder for the runs of this zygote, emptied after each
-            if self.scratch is None:
-                import tempfile
-
-                self.scratch = tempfile.mkdtemp(prefix="passk-scratch-")
-                if self.drop_user is not None:
-                    os.chown(self.scratch, self.drop_user[0], self.drop_user[1])
-            tmpdir = self.scratch
-            spec = dict(spec, tmpdir=tmpdir)
-        if not self._spare_alive():
+        if self.connect is None and not self._spare_alive():
             self.prefork()
-        pid, req_w, rep_r, out_r, pidfd = self.spare
-        self.spare = None
-        self.run = Run(run, pid, spec, req_w, rep_r, out_r, pidfd)
-        self.run.tmpdir = tmpdir
-        data = json.dumps(spec).encode()
-        try:
-            write_all(req_w, struct.pack("!I", len(data)) + data)
-        except OSError:
-            pass  # the process died: the run's first request learns it
+        spare, self.spare = self.spare, None
+        if spare is None:  # (direct) the announced process died before its run: the run learns it
+            send_frame(self.out_fd, EXIT, run, json.dumps({
+                "reason": "crash", "message": "the candidate process died before its run", "output": ""}).encode())
+            self.prefork()
+            return
+        self.run = Run(run, spare, spec)
+        if spare.req_w is not None:  # relay: the zygote passes the spec on; direct: the verifier sends it
+            data = json.dumps(spec).encode()
+            try:
+                write_all(spare.req_w, struct.pack("!I", len(data)) + data)
+            except OSError:
+                pass  # the process died: the run's first request learns it
 
     def relay_request(self, payload):
         r = self.run
         r.outstanding += 1
-        if r.status is None and r.failure is None:
+        if r.status is None and r.failure is None and r.req_w is not None:
             try:
                 write_all(r.req_w, struct.pack("!I", len(payload)) + payload)
             except OSError:
                 pass
 
     def pump_replies(self):
-        """Forward complete replies the candidate wrote, one per outstanding request."""
+        """Forward complete replies the candidate wrote, one per outstanding request (relay)."""
         r = self.run
         buf = r.rep.buf
         while len(buf) >= 4:
@@ -896,7 +943,7 @@ class Zygote:
             send_frame(self.out_fd, REPLY, r.run, payload)
 
     def finish(self, reason, message=""):
-        """The run is over: kill all it started, report, clean up."""
+        """The run is over: kill all it started, report, clean up, fork the next one."""
         r = self.run
         stuck = process_state(r.pid) if reason == "timeout" else ""
         kill_everything(self.me, r.pid, self.sole_tenant)
@@ -905,11 +952,11 @@ class Zygote:
                 _, r.status = os.waitpid(r.pid, 0)
             except ChildProcessError:
                 pass
-        for fd in [r.out_r] if r.out_r is not None else []:
-            os.set_blocking(fd, False)
+        if r.out_r is not None:
+            os.set_blocking(r.out_r, False)
             try:
                 while True:
-                    chunk = os.read(fd, 1 << 16)
+                    chunk = os.read(r.out_r, 1 << 16)
                     if not chunk:
                         break
                     self._keep_output(chunk)
@@ -937,28 +984,15 @@ class Zygote:
         send_frame(self.out_fd, EXIT, r.run, json.dumps({
             "reason": reason, "message": message, "output": out,
             "duration": round(time.monotonic() - r.started, 6)}).encode())
-        for fd in (r.req_w, r.rep.fd, r.out_r):
+        for fd in (r.req_w, r.rep.fd if r.rep is not None else None, r.out_r, r.pidfd):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        if r.pidfd is not None:
-            os.close(r.pidfd)
         self.run = None
-        if r.tmpdir is not None and _listdir(r.tmpdir):
-            import shutil
-
-            for name in _listdir(r.tmpdir):
-                path = os.path.join(r.tmpdir, name)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    _unlock_tree(path)
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    try:
-                        os.unlink(path)
-                    except OSError:
-                        pass
+        if self.scratch is not None:
+            _empty(self.scratch)
         if self.sole_tenant:
             clean_scratch(self.baseline, self.drop_user)
         self.prefork()
@@ -971,7 +1005,7 @@ class Zygote:
 
     def serve(self):
         send_frame(self.out_fd, READY, 0, json.dumps({
-            "pid": self.me, "python": list(sys.version_info[:3]),
+            "pid": self.me, "python": list(sys.version_info[:3]), "direct": bool(self.connect),
             "posture": probe_posture(self.drop_user) if self.sole_tenant else None}).encode())
         import gc
 
@@ -982,7 +1016,7 @@ class Zygote:
             watch = [self.control.fd]
             timeout = None
             if r is not None:
-                watch += [fd for fd in (r.rep.fd, r.out_r) if fd is not None]
+                watch += [fd for fd in (r.rep.fd if r.rep else None, r.out_r) if fd is not None]
                 if r.pidfd is not None and r.status is None:
                     watch.append(r.pidfd)
                 timeout = max(0.0, r.deadline - time.monotonic()) if r.failure is None else 0.0
@@ -1003,11 +1037,11 @@ class Zygote:
                 if not self.control.feed():
                     if self.run is not None:
                         kill_everything(self.me, self.run.pid, self.sole_tenant)
+                    if self.spare is not None:
+                        kill_everything(self.me, self.spare.pid, self.sole_tenant)
                     if self.scratch is not None:
-                        import shutil
-
-                        _unlock_tree(self.scratch)
-                        shutil.rmtree(self.scratch, ignore_errors=True)
+                        _empty(self.scratch)
+                        os.rmdir(self.scratch)
                     return
                 while True:
                     frame = self.control.next()
@@ -1018,7 +1052,7 @@ class Zygote:
             for fd in ready:
                 if self.run is None:
                     break
-                if fd == self.run.rep.fd:
+                if self.run.rep is not None and fd == self.run.rep.fd:
                     if not self.run.rep.feed():
                         os.close(fd)
                         self.run.rep.fd = None
@@ -1035,9 +1069,11 @@ class Zygote:
             r = self.run
             if r is not None and r.pidfd is None and r.status is None:
                 self._reap(block=False)
-            if r is not None and r.failure is None and r.status is not None and r.outstanding > 0:
-                # The process is gone with a request unanswered: the test learns why.
-                if r.rep.fd is None or not r.rep.buf:
+            if r is not None and r.failure is None and r.status is not None:
+                if r.rep is None:  # direct: the verifier may be waiting on the process; say it is gone
+                    self.finish(None)
+                elif r.outstanding > 0 and (r.rep.fd is None or not r.rep.buf):
+                    # relay: the process is gone with a request unanswered: the test learns why
                     self.finish(None)
             elif r is not None and r.failure is not None:
                 self.finish(*r.failure)
@@ -1069,6 +1105,25 @@ class Zygote:
                 send_frame(self.out_fd, EXIT, run, b'{"reason": "ended", "message": "", "output": ""}')
 
 
+def _empty(folder):
+    """Remove everything in ``folder`` (a run's scratch space), however it was locked."""
+    names = _listdir(folder)
+    if not names:
+        return
+    import shutil
+
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            _unlock_tree(path)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def main():
     drop = os.environ.get("PASSK_DROP_USER")
     drop_user = tuple(int(x) for x in drop.split(":")) if drop else None
@@ -1084,9 +1139,10 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
-    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT"):
+    connect = os.environ.get("PASSK_CONNECT") or None
+    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT"):
         os.environ.pop(name, None)
-    Zygote(in_fd, out_fd, drop_user, sole_tenant).serve()
+    Zygote(in_fd, out_fd, drop_user, sole_tenant, connect).serve()
 
 
 if __name__ == "__main__":

@@ -61,6 +61,21 @@ def check_engine() -> str:
     )
 
 
+def engine_is_local() -> bool:
+    """Whether the Docker engine runs on this host (its containers can mount this host's folders)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return False
+    context = os.environ.get("DOCKER_CONTEXT")
+    if context is None:
+        config = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
+        try:
+            context = json.loads(config.read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            context = None
+    return context in (None, "", "default")
+
+
 def resolve_image(name: str) -> str:
     """``auto`` picks the offline-built image when present, else the official slim Python image."""
     if name != "auto":
@@ -176,8 +191,13 @@ class DockerSandbox(WorkerPool):
             "--env", "HOME=/tmp", "--env", "LANG=C.UTF-8", "--env", "PYTHONDONTWRITEBYTECODE=1",
             "--env", "PYTHONHASHSEED={hashseed}", "--env", f"PASSK_DROP_USER={NOBODY[0]}:{NOBODY[1]}",
             "--env", "PASSK_SOLE_TENANT=1",
-            "--entrypoint", "python3", self.image, *flags, "-c", zygote_source(),
         ]
+        if engine_is_local():
+            # Candidate processes reach their verifier over a Unix socket of its own, mounted read-only
+            # (a socket on a read-only mount still connects; only the zygote, root in the container,
+            # may use it). A remote engine cannot see this host's files: the zygote relays instead.
+            args += ["-v", "{socketdir}:/run/passk:ro", "--env", "PASSK_CONNECT=/run/passk/z.sock"]
+        args += ["--entrypoint", "python3", self.image, *flags, "-c", zygote_source()]
         return args, None
 
     def close(self) -> None:

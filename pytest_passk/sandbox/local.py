@@ -58,6 +58,7 @@ class LocalSandbox(WorkerPool):
         env = {
             "PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "{hashseed}", "HOME": "/tmp",
+            "PASSK_CONNECT": "{socket}",  # each candidate process gets its own connection to the verifier
         }
         if self.drop_user is not None:  # candidates must not be able to signal, trace or read the verifier
             env["PASSK_DROP_USER"] = f"{self.drop_user[0]}:{self.drop_user[1]}"
