@@ -33,12 +33,17 @@ class CandidateError(Exception):
     load, a handle compared or used after its run."""
 
 
+#: Why a candidate process can be gone; anything else a report from the sandbox says is a crash
+#: (the zygote shares its container with candidate code: its word is never a pass).
+GONE_REASONS = frozenset({"timeout", "memory", "crash", "exit", "malformed", "error"})
+
+
 class CandidateGone(BaseException):
     """The candidate process ended before answering: the run fails with :attr:`reason`."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason = reason if reason in GONE_REASONS else "crash"
         self.message = message
 
 
@@ -70,6 +75,10 @@ def _raised(info: Any) -> BaseException:
             break
     if not issubclass(base, Exception):  # SystemExit, KeyboardInterrupt, GeneratorExit, ...
         return CandidateGone("exit", f"the candidate raised {type_name}: {message}")
+    if issubclass(base, (StopIteration, StopAsyncIteration)):
+        # An end of iteration must not leak into the test's own loops (all(map(f, ...)) would pass
+        # on nothing): as for generators (PEP 479), it arrives as a RuntimeError.
+        base = RuntimeError
     cls = _CLASSES.get(base)
     if cls is None:
         try:
@@ -444,8 +453,10 @@ class CandidateProcess:
                     payload = bytes(self._buf[4:4 + length])
                     del self._buf[:4 + length]
                     return payload
-            if eof or self.link.pending():
-                # No reply can come: the process is gone (or its zygote says so). Why?
+            if self.link.pending():  # what the zygote said meanwhile: other runs' ends, a spare
+                self._take_control()
+                continue
+            if eof:  # no reply can come: the process is gone; its zygote says why
                 kind, run, payload = self._next_frame()
                 if kind == wire.EXIT:
                     self._record_exit(payload)
@@ -471,6 +482,22 @@ class CandidateProcess:
                 if not self.link.reader.feed():  # type: ignore[union-attr]
                     self.lost_zygote = True
                     self._gone("crash", "the sandbox process died")
+
+    def _take_control(self) -> None:
+        """Take in the control frames already buffered, without waiting for more."""
+        __tracebackhide__ = True
+        reader = self.link.reader
+        assert reader is not None
+        while reader.complete():
+            kind, run, payload = reader.next()
+            if kind == wire.SPARE:
+                self.link.spare = payload
+            elif kind == wire.EXIT:
+                if run == self.run:
+                    self._record_exit(payload)
+                    self._check_exit()
+                else:
+                    self.link.exits[run] = payload
 
     def call(self, ref: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         __tracebackhide__ = True
@@ -540,9 +567,14 @@ class CandidateProcess:
 
     def end(self) -> dict[str, Any]:
         """Kill the process and all it started; what it printed comes back in the report."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        try:
+            return self._end()
+        finally:
+            if self.conn is not None:  # closed once the zygote has killed it (EOF would end it first)
+                self.conn.close()
+                self.conn = None
+
+    def _end(self) -> dict[str, Any]:
         if not self.spawned:
             return {"reason": "ended", "output": ""}
         if self.exit is not None:

@@ -274,7 +274,7 @@ def _describe(exc: BaseException) -> str:
 
 def _reason_for(exc: BaseException) -> str:
     if isinstance(exc, CandidateGone):
-        return exc.reason if exc.reason in protocol.REASONS else "crash"
+        return exc.reason if exc.reason in boundary.GONE_REASONS else "crash"
     if isinstance(exc, TestBodyTimeout):
         return "timeout"
     if isinstance(exc, AssertionError):

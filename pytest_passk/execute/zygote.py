@@ -59,7 +59,7 @@ MAX_FRAME = 32 << 20
 MAX_DEPTH = 100  #: nesting of a value: a deeper one is not data (hashing it could overflow the C stack)
 MAX_NODES = 1 << 20
 MAX_EXTENSIONS = 3  #: a run starved of CPU by a busy host gets its timeout again, up to this often
-SCRATCH = ("/tmp", "/dev/shm", "/dev/mqueue")
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
 _HERE = globals().get("__file__", "<string>")  # run as ``python -c SOURCE`` inside containers
 NOBODY = (65534, 65534)
 
@@ -362,6 +362,7 @@ class Candidate:
             payload = self.next_request()
             if payload is None:
                 return
+            op = None
             try:
                 req = json.loads(payload)
                 op = req["op"]
@@ -395,8 +396,11 @@ class Candidate:
                     raise ValueError("unknown request %r" % (op,))
             except _NoSuchName as exc:
                 self.reply(missing=exc.args[0])
-            except StopIteration:
-                self.reply(stop=True)
+            except StopIteration as exc:
+                if op == "next" and type(exc) is StopIteration:
+                    self.reply(stop=True)  # the iterator is exhausted: the only place an end is an answer
+                else:
+                    self.reply(raised=_describe_exception(exc))
             except BaseException as exc:
                 self.reply(raised=_describe_exception(exc))
 
@@ -525,10 +529,13 @@ def _new_session_keyring():
 
 
 def _clear_user_keyrings():
-    """Empty the candidates' user and user-session keyrings (KEYCTL_CLEAR of @u and @us)."""
+    """Empty the candidates' user, user-session and persistent keyrings (KEYCTL_CLEAR)."""
     if _SYS_KEYCTL is not None and _SYSCALL is not None:
         _SYSCALL(_SYS_KEYCTL, 7, -4)
         _SYSCALL(_SYS_KEYCTL, 7, -5)
+        persistent = _SYSCALL(_SYS_KEYCTL, 22, -1, -3)  # KEYCTL_GET_PERSISTENT, linked into @s
+        if persistent > 0:
+            _SYSCALL(_SYS_KEYCTL, 7, persistent)
 
 
 # -- process supervision -----------------------------------------------------------------------
@@ -645,6 +652,15 @@ def kill_everything(me, pid, sole_tenant):
         time.sleep(0.001)
 
 
+def _not_dumpable():
+    """PR_SET_DUMPABLE 0: a process of the same user can no longer open this one's /proc files
+    (descriptors, memory) or trace it; candidate processes inherit it."""
+    try:
+        _libc().prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def become_subreaper():
     try:
         _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -652,15 +668,26 @@ def become_subreaper():
         pass
 
 
-def sysv_ipc_objects():
+def sysv_ipc_objects(owner=None):
+    """System V shared memory, message queues and semaphores (of ``owner`` only, if given)."""
     found = []
     for kind, ctl in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
         try:
             with open("/proc/sysvipc/%s" % kind) as fh:
-                rows = fh.read().splitlines()[1:]
+                lines = fh.read().splitlines()
         except OSError:
             continue
-        found += [(ctl, int(row.split()[1])) for row in rows if len(row.split()) > 1]
+        if not lines:
+            continue
+        header = lines[0].split()
+        uid_col = header.index("uid") if "uid" in header else None
+        for row in lines[1:]:
+            cols = row.split()
+            if len(cols) < 2:
+                continue
+            if owner is not None and (uid_col is None or len(cols) <= uid_col or int(cols[uid_col]) != owner):
+                continue
+            found.append((ctl, int(cols[1])))
     return found
 
 
@@ -671,11 +698,27 @@ def _listdir(path):
         return []
 
 
-def clean_scratch(baseline, drop_user):
-    """Remove what a run left in scratch space, IPC objects and keyrings, as the candidates' user."""
-    leftovers = {d: set(_listdir(d)) - baseline.get(d, set()) for d in SCRATCH}
-    ipc = sysv_ipc_objects()
-    if not any(leftovers.values()) and not ipc and drop_user is None:
+def clean_scratch(baseline, drop_user, owner_only=False):
+    """Remove what a run left in scratch space and IPC objects, as the candidates' user (so no
+    link a candidate planted can turn the removal against anything else). In a container
+    everything new since the zygote started is the runs'; on a shared host (``owner_only``) only
+    what the candidates' user owns, which with a user of its own per zygote is exactly its runs'."""
+    leftovers = {}
+    for d in SCRATCH:
+        names = set(_listdir(d)) - baseline.get(d, set())
+        if owner_only:
+            owned = set()
+            for name in names:
+                try:
+                    if os.lstat(os.path.join(d, name)).st_uid == drop_user[0]:
+                        owned.add(name)
+                except OSError:
+                    pass
+            names = owned
+        if names:
+            leftovers[d] = names
+    ipc = sysv_ipc_objects(drop_user[0] if owner_only else None)
+    if not leftovers and not ipc:
         return
     pid = os.fork()
     if pid == 0:
@@ -684,7 +727,6 @@ def clean_scratch(baseline, drop_user):
                 os.setgroups([])
                 os.setgid(drop_user[1])
                 os.setuid(drop_user[0])
-                _clear_user_keyrings()
             import shutil
 
             for d, names in leftovers.items():
@@ -838,10 +880,17 @@ class Zygote:
         self.run = None
         self.spare = None
         self.scratch = None
+        self.reported = collections.deque(maxlen=16)  #: runs whose EXIT was sent
+        self.home = None
         if not sole_tenant:  # a scratch folder for this zygote's runs, emptied after each
             import tempfile
 
-            self.scratch = tempfile.mkdtemp(prefix="passk-scratch-")
+            # Inside a folder of the zygote's own, so a candidate cannot move it and leave a link
+            # in its place for the clean-up to follow.
+            self.home = tempfile.mkdtemp(prefix="passk-zygote-")
+            os.chmod(self.home, 0o711)
+            self.scratch = os.path.join(self.home, "scratch")
+            os.mkdir(self.scratch, 0o700)
             if drop_user is not None:
                 os.chown(self.scratch, drop_user[0], drop_user[1])
         self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
@@ -984,6 +1033,7 @@ class Zygote:
         send_frame(self.out_fd, EXIT, r.run, json.dumps({
             "reason": reason, "message": message, "output": out,
             "duration": round(time.monotonic() - r.started, 6)}).encode())
+        self.reported.append(r.run)
         for fd in (r.req_w, r.rep.fd if r.rep is not None else None, r.out_r, r.pidfd):
             if fd is not None:
                 try:
@@ -995,6 +1045,8 @@ class Zygote:
             _empty(self.scratch)
         if self.sole_tenant:
             clean_scratch(self.baseline, self.drop_user)
+        elif self.drop_user is not None:
+            clean_scratch({}, self.drop_user, owner_only=True)
         self.prefork()
 
     def _keep_output(self, chunk):
@@ -1039,9 +1091,9 @@ class Zygote:
                         kill_everything(self.me, self.run.pid, self.sole_tenant)
                     if self.spare is not None:
                         kill_everything(self.me, self.spare.pid, self.sole_tenant)
-                    if self.scratch is not None:
-                        _empty(self.scratch)
-                        os.rmdir(self.scratch)
+                    if self.home is not None:
+                        _empty(self.home)
+                        os.rmdir(self.home)
                     return
                 while True:
                     frame = self.control.next()
@@ -1101,7 +1153,7 @@ class Zygote:
         elif kind == END:
             if self.run is not None and self.run.run == run:
                 self.finish(None if self.run.status is not None else "ended", "")
-            else:  # already over (it ended on its own, or a newer run replaced it): say so again
+            elif run not in self.reported:  # never started here (its zygote was replaced): say it is over
                 send_frame(self.out_fd, EXIT, run, b'{"reason": "ended", "message": "", "output": ""}')
 
 
@@ -1126,7 +1178,8 @@ def _empty(folder):
 
 def main():
     drop = os.environ.get("PASSK_DROP_USER")
-    drop_user = tuple(int(x) for x in drop.split(":")) if drop else None
+    # "uid:gid", each possibly a sum ("61184+1"): the verifier numbers its zygotes' users so
+    drop_user = tuple(sum(int(p) for p in x.split("+")) for x in drop.split(":")) if drop else None
     sole_tenant = os.environ.get("PASSK_SOLE_TENANT") == "1"
     in_fd, out_fd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -1136,6 +1189,7 @@ def main():
     for fd in (in_fd, out_fd):
         os.set_inheritable(fd, False)
     become_subreaper()
+    _not_dumpable()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")

@@ -17,6 +17,14 @@ from pytest_passk.sandbox import SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
 NOBODY = (65534, 65534)
+#: Candidates' users on a shared host: a block of otherwise unused ids (as systemd's DynamicUser).
+UID_BASE, UID_SLOTS = 61184, 4096
+
+
+def candidate_uid(worker: int) -> int:
+    """The user of worker ``worker``'s first zygote (the next is +1): unique within a session of
+    up to 16 workers and unlikely to be another concurrent session's."""
+    return UID_BASE + ((os.getpid() % (UID_SLOTS // 32)) * 32 + worker * 2) % UID_SLOTS
 _PROBE = "import sys, json, hashlib, decimal, fractions; print(sys.version_info[0], sys.version_info[1])"
 
 
@@ -60,8 +68,11 @@ class LocalSandbox(WorkerPool):
             "PYTHONHASHSEED": "{hashseed}", "HOME": "/tmp",
             "PASSK_CONNECT": "{socket}",  # each candidate process gets its own connection to the verifier
         }
-        if self.drop_user is not None:  # candidates must not be able to signal, trace or read the verifier
-            env["PASSK_DROP_USER"] = f"{self.drop_user[0]}:{self.drop_user[1]}"
+        if self.drop_user is not None:
+            # Candidates must not be able to signal, trace or read the verifier, nor another
+            # zygote's candidates: each zygote gets a user of its own.
+            uid = candidate_uid(index)
+            env["PASSK_DROP_USER"] = f"{uid}+{{zygote}}:{uid}+{{zygote}}"
         return [self.python, *flags, "-c", zygote_source()], env
 
     def describe(self) -> str:

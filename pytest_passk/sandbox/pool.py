@@ -293,7 +293,12 @@ class WorkerPool(Sandbox):
             self._jobs.put(None)
         for t in self._threads:
             t.join(timeout=5)
+        deadline = time.monotonic() + 10
         for conn in list(self._connections.values()):
+            try:  # a verifier told to shut down stops its zygotes and removes their sockets itself
+                conn.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
             conn.kill()
         self._connections.clear()
         self._threads.clear()
