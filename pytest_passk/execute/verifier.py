@@ -292,7 +292,19 @@ def _reason_for(exc: BaseException) -> str:
     return "error"
 
 
+def not_dumpable() -> None:
+    """PR_SET_DUMPABLE 0: processes of the same user (candidates, when pytest does not run as
+    root) can no longer open this process's /proc files (its pipes, its memory) or trace it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> int:
+    not_dumpable()
     # The protocol gets private copies of stdin/stdout; fds 0 and 1 then point elsewhere, so
     # nothing pytest or a conftest prints can corrupt the protocol stream.
     proto_in = os.fdopen(os.dup(0), "rb")

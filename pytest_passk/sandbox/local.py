@@ -59,6 +59,11 @@ class LocalSandbox(WorkerPool):
     def start(self, nodeids: list[str]) -> None:
         self.drop_user = NOBODY if os.geteuid() == 0 else None
         self.python, self.version = candidate_python(self.drop_user)
+        if self.drop_user is None:
+            # Candidates run as this user: keep them out of this process's pipes and memory.
+            from pytest_passk.execute.verifier import not_dumpable
+
+            not_dumpable()
         super().start(nodeids)
 
     def zygote_command(self, index: int) -> tuple[list[str], dict[str, str] | None]:
@@ -76,6 +81,6 @@ class LocalSandbox(WorkerPool):
         return [self.python, *flags, "-c", zygote_source()], env
 
     def describe(self) -> str:
-        who = "as nobody" if os.geteuid() == 0 else "as this user"
+        who = "as users of their own" if os.geteuid() == 0 else "as this user (they can signal pytest's processes)"
         return (f"local ({self.settings.workers} workers, candidates in their own processes {who} on {self.python}; "
                 "does NOT isolate the host: network, files and resources are reachable, use only for trusted code)")
