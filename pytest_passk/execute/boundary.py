@@ -184,8 +184,9 @@ class ZygoteLink:
         self.starts = 0
         #: EXIT reports read while waiting for another run's frames, kept for that run's end().
         self.exits: dict[int, bytes] = {}
-        self.direct = any("{socket}" in a for a in argv) or any("{socket}" in v for v in (env or {}).values())
+        self.direct = any("{socket" in a for a in [*argv, *(env or {}).values()])
         self.listener: socket.socket | None = None
+        self.control: socket.socket | None = None
         self.socketdir: str | None = None
         self.spare: bytes | None = None  #: the token of the candidate process forked for the next run
         self._accepted: dict[bytes, socket.socket] = {}
@@ -223,8 +224,20 @@ class ZygoteLink:
                                      stderr=subprocess.PIPE, env=env, cwd=_neutral_dir(),
                                      start_new_session=True)
         assert self.proc.stdout is not None
-        self.reader = wire.FrameReader(self.proc.stdout.fileno())
-        frame = self.recv(time.monotonic() + self.start_timeout)
+        deadline = time.monotonic() + self.start_timeout
+        self.control: socket.socket | None = None
+        if self.direct:
+            # The zygote's control frames come on a connection of its own; its stdin stays open
+            # only so that it notices when this verifier is gone.
+            self.control = self._accept(wire.CONTROL_TOKEN, deadline)
+            if self.control is None:
+                err = self.stderr_text()
+                self.kill()
+                raise RuntimeError(f"{self.label} did not start: {err or 'it never connected'}")
+            self.reader = wire.FrameReader(self.control.fileno())
+        else:
+            self.reader = wire.FrameReader(self.proc.stdout.fileno())
+        frame = self.recv(deadline)
         if frame is None or frame[0] != wire.READY:
             err = self.stderr_text()
             self.kill()
@@ -249,7 +262,10 @@ class ZygoteLink:
     def send(self, kind: int, run: int, payload: bytes = b"") -> None:
         if self.proc is None or self.proc.stdin is None:
             raise OSError(f"{self.label} is not running")
-        wire.send_frame(self.proc.stdin.fileno(), kind, run, payload)
+        if self.control is not None:
+            self.control.sendall(wire.HEADER.pack(kind, run, len(payload)) + payload)
+        else:
+            wire.send_frame(self.proc.stdin.fileno(), kind, run, payload)
 
     def pending(self) -> bool:
         """A complete frame is already buffered."""
@@ -288,6 +304,11 @@ class ZygoteLink:
             if frame[0] == wire.EXIT:
                 self.exits[frame[1]] = frame[2]
         token, self.spare = self.spare, None
+        return self._accept(token, deadline)
+
+    def _accept(self, token: bytes, deadline: float) -> socket.socket | None:
+        """The connection that introduced itself with ``token`` (connections are accepted as they
+        come and kept by their token until asked for)."""
         assert self.listener is not None
         while token not in self._accepted:
             remaining = deadline - time.monotonic()
@@ -306,7 +327,7 @@ class ZygoteLink:
             except OSError:
                 got = b""
             conn.settimeout(None)
-            if len(got) == 8:
+            if len(got) == 8 and not (got == wire.CONTROL_TOKEN and token != got):
                 self._accepted[got] = conn
                 while len(self._accepted) > 8:  # strangers' connections: drop the oldest
                     self._accepted.pop(next(iter(self._accepted))).close()
@@ -335,6 +356,9 @@ class ZygoteLink:
         for conn in self._accepted.values():
             conn.close()
         self._accepted.clear()
+        if getattr(self, "control", None) is not None:
+            self.control.close()  # type: ignore[union-attr]
+            self.control = None
         if self.listener is not None:
             self.listener.close()
             self.listener = None

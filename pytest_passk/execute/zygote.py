@@ -54,6 +54,7 @@ import typing  # noqa: F401
 
 HEADER = struct.Struct("!BII")
 SPAWN, REQ, END, READY, REPLY, EXIT, SPARE = 1, 2, 3, 10, 11, 12, 13
+CONTROL_TOKEN = b"\0" * 8  #: what the zygote's own control connection says first
 #: Largest frame either side accepts; a bigger reply fails the run.
 MAX_FRAME = 32 << 20
 MAX_DEPTH = 100  #: nesting of a value: a deeper one is not data (hashing it could overflow the C stack)
@@ -870,8 +871,9 @@ class Zygote:
     (a remote Docker engine: only the container's stdin/stdout reach the verifier) the zygote relays
     each request and reply."""
 
-    def __init__(self, in_fd, out_fd, drop_user, sole_tenant, connect=None):
+    def __init__(self, in_fd, out_fd, drop_user, sole_tenant, connect=None, lifeline=None):
         self.control = FrameReader(in_fd)
+        self.lifeline = lifeline  # stdin, when control frames travel on a socket: its end is the verifier's
         self.out_fd = out_fd
         self.drop_user = drop_user
         self.sole_tenant = sole_tenant
@@ -1065,7 +1067,7 @@ class Zygote:
         self.prefork()
         while True:
             r = self.run
-            watch = [self.control.fd]
+            watch = [self.control.fd] + ([self.lifeline] if self.lifeline is not None else [])
             timeout = None
             if r is not None:
                 watch += [fd for fd in (r.rep.fd if r.rep else None, r.out_r) if fd is not None]
@@ -1085,8 +1087,12 @@ class Zygote:
                 if r.failure is not None:
                     self.finish(*r.failure)
                     continue
+            if self.lifeline in ready and not os.read(self.lifeline, 4096):
+                ready = [self.control.fd]
+                self.control.buf.clear()
+                self.control.fd_closed = True
             if self.control.fd in ready:
-                if not self.control.feed():
+                if getattr(self.control, "fd_closed", False) or not self.control.feed():
                     if self.run is not None:
                         kill_everything(self.me, self.run.pid, self.sole_tenant)
                     if self.spare is not None:
@@ -1196,7 +1202,19 @@ def main():
     connect = os.environ.get("PASSK_CONNECT") or None
     for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT"):
         os.environ.pop(name, None)
-    Zygote(in_fd, out_fd, drop_user, sole_tenant, connect).serve()
+    lifeline = None
+    if connect:
+        # Control frames go on a connection of their own too: faster than a container's stdin and
+        # stdout, which then only tell the zygote that its verifier is gone (end of file).
+        import socket
+
+        ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ctl.connect(connect)
+        ctl.sendall(CONTROL_TOKEN)
+        lifeline, in_fd = in_fd, ctl.detach()
+        os.set_inheritable(in_fd, False)
+        out_fd = in_fd
+    Zygote(in_fd, out_fd, drop_user, sole_tenant, connect, lifeline).serve()
 
 
 if __name__ == "__main__":
