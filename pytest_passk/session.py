@@ -75,8 +75,8 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
     config.stash[_gate_key()] = gate
     xml = _junit(config)
     if xml is not None:
-        for name, value in report.suite_metrics(suite).items():
-            xml.add_global_property(f"passk.{name}" if not name.startswith("pass@") else name, value)
+        for name, value in report.suite_properties(suite):
+            xml.add_global_property(name, value)
     if settings.report is not None:
         report.write_json(settings.report, suite, gate)
     config.hook.pytest_passk_suite_result(config=config, suite=suite)

@@ -1,19 +1,14 @@
-"""Everything a user reads: the terminal section, item failure messages, JUnit properties, JSON, the gate."""
+"""What a user reads in the terminal: the passk summary section, item failure messages, progress lines."""
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from pytest_passk.evaluation import ProblemResult, SuiteResult
+from pytest_passk.report.metrics import curve_record, fmt
 
 _ROWS_WHEN_CONDENSED = 20
-
-
-def fmt(value: float) -> str:
-    return "n<k" if math.isnan(value) else f"{value:.3f}"
 
 
 def item_failure(res: ProblemResult) -> str:
@@ -34,97 +29,6 @@ def item_failure(res: ProblemResult) -> str:
             message = "...\n" + message[-1200:]
         lines.append(message)
     return "\n".join(lines)
-
-
-def junit_properties(res: ProblemResult) -> list[tuple[str, Any]]:
-    props: list[tuple[str, Any]] = [("passk.id", res.problem.id), ("passk.n", res.n),
-                                    ("passk.correct", res.correct), ("passk.flaky", res.flaky)]
-    props += [(f"pass@{k}", fmt(v)) for k, v in res.pass_at.items()]
-    return props
-
-
-def suite_metrics(suite: SuiteResult) -> dict[str, Any]:
-    scored = suite.scored
-    solved = sum(1 for p in scored if p.solved)
-    out: dict[str, Any] = {
-        "problems": len(suite.problems),
-        "problems_with_samples": len(scored),
-        "samples": suite.samples,
-        "coverage": _num(suite.coverage),
-        "solved": solved,
-    }
-    for k in suite.ks:
-        out[f"pass@{k}"] = _num(suite.pass_at(k))
-    out.update({
-        "flaky_problems": suite.flaky_problems,
-        "flaky_samples": sum(p.flaky for p in suite.problems),
-        "runs_executed": suite.runs_executed,
-        "runs_reused": suite.runs_cached,
-        "runs_per_second": _num(suite.runs_per_second),
-        "samples_generated": suite.generated,
-        "tokens_generated": suite.tokens_generated,
-        "generate_seconds": round(suite.generate_seconds, 3),
-        "load_seconds": round(suite.load_seconds, 3),
-        "wall_seconds": round(suite.wall_seconds, 3),
-        "sandbox": suite.sandbox,
-        "source": suite.backend,
-    })
-    return out
-
-
-def _num(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 6)
-
-
-def curve_record(suite: SuiteResult) -> dict[str, Any]:
-    """The coverage curve and its exponentiated power-law fit ``exp(a * k**-b)``, if one exists."""
-    from pytest_passk import stats
-
-    points = suite.curve()
-    fit = stats.fit_power_law(points)
-    rec: dict[str, Any] = {"k": [k for k, _ in points], "coverage": [_num(v) for _, v in points], "fit": None}
-    if fit is not None:
-        a, b = fit
-        rec["fit"] = {"a": round(a, 6), "b": round(b, 6),
-                      "predicted": {str(k): round(stats.power_law(a, b, k), 6) for k in (10, 100, 1000)}}
-    return rec
-
-
-def problem_record(res: ProblemResult) -> dict[str, Any]:
-    rec: dict[str, Any] = {"id": res.problem.id, "nodeid": res.problem.nodeid, "n": res.n,
-                           "correct": res.correct, "flaky": res.flaky, "min": res.problem.min_correct}
-    for k, v in res.pass_at.items():
-        rec[f"pass@{k}"] = _num(v)
-    rec["reasons"] = dict(res.reasons)
-    rec["passed_samples"] = res.passed_samples
-    if res.first_failure is not None:
-        rec["first_failure"] = {"sample": res.first_failure[0], "reason": res.first_failure[1].reason,
-                                "message": res.first_failure[1].message[-2000:]}
-    return rec
-
-
-def write_json(path: Path, suite: SuiteResult, gate: list[str]) -> None:
-    data = {"suite": suite_metrics(suite), "curve": curve_record(suite), "gate": {"failed": gate},
-            "problems": [problem_record(p) for p in suite.problems]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def gate_failures(suite: SuiteResult, bounds: dict[str, float]) -> list[str]:
-    """One line for each ``--passk-fail-under`` bound the suite misses."""
-    failed = []
-    for metric, bound in bounds.items():
-        if metric.startswith("pass@") and int(metric[5:]) not in suite.ks:
-            value = suite.pass_at(int(metric[5:]))
-        else:
-            value = suite.metric(metric)
-        if math.isnan(value):
-            failed.append(f"{metric} is undefined (a problem has fewer samples than k, or there are none); bound {bound:g}")
-        elif value < bound:
-            failed.append(f"{metric} {value:.3f} < {bound:g} (short by {bound - value:.3f})")
-    return failed
 
 
 def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[str]:
