@@ -83,6 +83,13 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
     return suite
 
 
+def item_outcomes(suite: SuiteResult) -> dict[str, dict[str, object]]:
+    """Each passk item's outcome as plain data (an xdist worker reads it from the controller)."""
+    return {res.problem.nodeid: {"properties": [list(p) for p in report.junit_properties(res)],
+                                 "failure": None if res.meets_min else report.item_failure(res)}
+            for res in suite.problems}
+
+
 def _gate_key() -> pytest.StashKey[list[str]]:
     from pytest_passk.plugin import gate_key
 
