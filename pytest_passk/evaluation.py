@@ -2,7 +2,6 @@
 the sandbox (overlapping with generation), and score each problem."""
 from __future__ import annotations
 
-import hashlib
 import math
 import queue
 import threading
@@ -15,6 +14,7 @@ from typing import Any
 from pytest_passk import stats
 from pytest_passk.backends import Backend, Request
 from pytest_passk.candidate import program_for
+from pytest_passk.keys import prompt_key, run_key
 from pytest_passk.options import Settings
 from pytest_passk.problem import Problem
 from pytest_passk.protocol import Job, RunResult
@@ -99,17 +99,6 @@ class SuiteResult:
         if name == "coverage":
             return self.coverage
         return self.pass_at(int(name.split("@", 1)[1]))
-
-
-def run_key(problem: Problem, settings: Settings, timeout: float) -> str:
-    """Verdicts are reused only for the same test source, limits and sandbox."""
-    text = f"{problem.fingerprint}|{timeout}|{settings.memory}|{settings.sandbox}|{settings.image if settings.sandbox == 'docker' else ''}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def prompt_key(problem: Problem, style: str) -> str:
-    """Samples are kept per prompt and per style: a chat-rendered prompt is another question."""
-    return hashlib.sha256(f"{style}\0{problem.prompt}".encode()).hexdigest()
 
 
 Progress = Callable[[dict[str, Any]], None]
