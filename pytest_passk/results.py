@@ -1,0 +1,89 @@
+"""What an evaluation produces: the score of each problem and of the suite (plain records)."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pytest_passk import stats
+from pytest_passk.problem import Problem
+from pytest_passk.protocol import RunResult
+
+
+@dataclass
+class ProblemResult:
+    """The score of one problem."""
+
+    problem: Problem
+    style: str
+    n: int = 0
+    correct: int = 0
+    flaky: int = 0  #: samples whose runs disagreed
+    pass_at: dict[int, float] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
+    first_failure: tuple[int, RunResult] | None = None
+    passed_samples: list[bool] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def solved(self) -> bool:
+        return self.correct > 0
+
+    @property
+    def meets_min(self) -> bool:
+        return self.correct >= self.problem.min_correct
+
+
+@dataclass
+class SuiteResult:
+    problems: list[ProblemResult]
+    ks: list[int]
+    runs_executed: int = 0
+    runs_cached: int = 0
+    execute_seconds: float = 0.0
+    generate_seconds: float = 0.0
+    generated: int = 0
+    replayed: bool = False  #: samples were read from a file, not generated
+    load_seconds: float = 0.0  #: loading the engine / connecting, before generation
+    tokens_generated: int = 0
+    wall_seconds: float = 0.0
+    sandbox: str = ""
+    isolated: bool = True
+    backend: str = ""
+
+    @property
+    def scored(self) -> list[ProblemResult]:
+        """Problems that have samples; the suite metrics are over these."""
+        return [p for p in self.problems if p.n > 0]
+
+    @property
+    def without_samples(self) -> list[ProblemResult]:
+        return [p for p in self.problems if p.n == 0]
+
+    @property
+    def samples(self) -> int:
+        return sum(p.n for p in self.problems)
+
+    @property
+    def coverage(self) -> float:
+        return stats.coverage([(p.n, p.correct) for p in self.scored])
+
+    def pass_at(self, k: int) -> float:
+        return stats.mean_pass_at_k([(p.n, p.correct) for p in self.scored], k)
+
+    @property
+    def flaky_problems(self) -> int:
+        return sum(1 for p in self.problems if p.flaky)
+
+    @property
+    def runs_per_second(self) -> float:
+        return self.runs_executed / self.execute_seconds if self.execute_seconds > 0 else math.nan
+
+    def curve(self) -> list[tuple[int, float]]:
+        """Expected coverage with k samples per problem, k up to the smallest n."""
+        return stats.coverage_curve([(p.n, p.correct) for p in self.scored])
+
+    def metric(self, name: str) -> float:
+        if name == "coverage":
+            return self.coverage
+        return self.pass_at(int(name.split("@", 1)[1]))
