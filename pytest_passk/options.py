@@ -39,8 +39,13 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("timeout", "string", "10", "wall-clock seconds per candidate run (the marker's timeout= wins)", {}),
     ("memory", "string", "2GiB", "address-space limit per candidate run, e.g. 512MiB, 2GiB", {}),
     ("flaky", "string", "fail", "how flaky candidates count in pass@k and coverage: fail or pass", {}),
+    ("depends", "linelist", None, "GLOB (relative to the rootdir) of files every passk test depends on, e.g. "
+     "data/*.json: stored verdicts are redone when one changes (repeatable; the marker's depends= adds "
+     "per-test globs; test modules, conftest.py files and fixtures' files are always included)", {"action": "append"}),
     ("store", "string", None, "SQLite file keeping samples and verdicts so runs resume "
      "(default: .pytest_cache/d/passk/store.sqlite; ':memory:' keeps nothing)", {}),
+    ("redo-transient", "bool", False, "execute again the stored verdicts whose reason may be the machine's "
+     "rather than the candidate's (timeout, crash), e.g. after a run on an overloaded host", {"action": "store_true"}),
     ("report", "string", None, "write the results as JSON to this file", {}),
     ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric (coverage, pass@K) is "
      "below VALUE (repeatable)", {"action": "append"}),
@@ -103,6 +108,7 @@ class Settings:
     flaky_pass: bool
     store: str | None
     report: Path | None
+    redo_transient: bool = False
     fail_under: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -190,6 +196,7 @@ class Settings:
             flaky_pass=flaky == "pass",
             store=_raw(config, "store"),
             report=Path(report) if report else None,
+            redo_transient=bool(_raw(config, "redo-transient")),
             fail_under=fail_under,
         )
 

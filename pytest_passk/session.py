@@ -1,6 +1,7 @@
 """Wires one pytest session to an :class:`~pytest_passk.evaluation.Evaluation` and its outputs."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,18 @@ from pytest_passk.store import Store, StoreError
 
 
 def store_path(config: pytest.Config, settings: Settings) -> str:
+    """``--passk-store``, else ``passk/store.sqlite`` in pytest's cache directory; the same path when the
+    cache plugin is disabled (``-p no:cacheprovider``), so resuming never silently stops."""
     if settings.store:
         return settings.store
     cache = getattr(config, "cache", None)
-    if cache is None:
-        return ":memory:"
-    return str(Path(cache.mkdir("passk")) / "store.sqlite")
+    if cache is not None:
+        return str(Path(cache.mkdir("passk")) / "store.sqlite")
+    try:
+        cache_dir = config.getini("cache_dir") or ".pytest_cache"
+    except ValueError:  # the cache plugin registers the ini value; without it, pytest's default
+        cache_dir = ".pytest_cache"
+    return str(config.rootpath / os.path.expandvars(cache_dir) / "d" / "passk" / "store.sqlite")
 
 
 def make_backend(config: pytest.Config, settings: Settings) -> Backend:
