@@ -44,11 +44,22 @@ class Evaluation:
         self.source = backend.source_key()
         self.results = {p.id: ProblemResult(problem=p, style=self.style_of(p)) for p in problems}
         self.suite = SuiteResult(problems=list(self.results.values()), ks=sorted({k for p in problems for k in p.ks}),
-                                 backend=backend.describe(), replayed=not backend.stores_samples)
-        keys = {p.id: run_key(p, settings, p.timeout or settings.timeout) for p in problems}
-        self.runner = Runner(settings, problems, keys, store, sandbox_factory, self.progress)
+                                 backend=backend.describe(), replayed=not backend.stores_samples,
+                                 store=store.path, allow_partial=settings.allow_partial)
+        # Making a sandbox is cheap (start() does the work); it names what candidates run on, which
+        # is part of the verdicts' key (e.g. the image id that --passk-image=auto resolved to).
+        sandbox = sandbox_factory()
+        environment = sandbox.environment()
+        keys = {p.id: run_key(p, settings, p.timeout or settings.timeout, environment) for p in problems}
+        self.runner = Runner(settings, problems, keys, store, lambda: sandbox, self.progress)
         self.generation = Generation(backend)
         self._sent: dict[str, int] = {}  #: samples of each problem already sent to execution
+        # Problems with the same prompt (and style) share one pool of samples, each taking its first
+        # ``want``: a pool is generated once, for the problem that wants most (``_pool_owner``).
+        self._pools: dict[str, list[ProblemResult]] = {}
+        for res in self.results.values():
+            self._pools.setdefault(prompt_key(res.problem, res.style), []).append(res)
+        self._want: dict[str, int] = {}
 
     def style_of(self, problem: Problem) -> str:
         if problem.style:
@@ -88,14 +99,21 @@ class Evaluation:
                 want = want if available is None else min(want, available)
             else:
                 want = p.n if available is None else available
-            if self.backend.stores_samples and len(res.texts) < want:
-                have = self.store.samples(self.source, prompt_key(p, res.style))
-                res.texts.extend(have[len(res.texts):want])
-            if want > len(res.texts):
-                request = Request(problem=p, n=want - len(res.texts), style=res.style, start=len(res.texts))
-                (requests if self.backend.stores_samples else at_hand).append(request)
+            self._want[p.id] = want
+            if not self.backend.stores_samples and want > len(res.texts):
+                at_hand.append(Request(problem=p, n=want - len(res.texts), style=res.style, start=len(res.texts)))
         for request, texts in self.backend.generate(at_hand) if at_hand else ():
             self.results[request.problem.id].texts.extend(texts)
+        if self.backend.stores_samples:
+            for key, sharers in self._pools.items():
+                pool = self.store.samples(self.source, key)
+                for res in sharers:
+                    res.texts.extend(pool[len(res.texts):self._want[res.problem.id]])
+                owner = max(sharers, key=lambda r: self._want[r.problem.id])
+                need = self._want[owner.problem.id]
+                if need > len(pool):
+                    requests.append(Request(problem=owner.problem, n=need - len(owner.texts), style=owner.style,
+                                            start=len(owner.texts)))
         return requests
 
     # -- generate and execute, overlapping ---------------------------------------------------
@@ -117,12 +135,16 @@ class Evaluation:
     def take_samples(self, request: Request, texts: list[str]) -> None:
         """Store freshly generated samples and send them to execution."""
         res = self.results[request.problem.id]
+        key = prompt_key(request.problem, request.style)
         if self.backend.stores_samples:
-            self.store.add_samples(self.source, prompt_key(request.problem, request.style), request.problem.id, texts)
+            self.store.add_samples(self.source, key, request.problem.id, texts)
         res.texts.extend(texts)
         self.suite.generated += len(texts)
         self.progress({"stage": "generate", "done": self.suite.generated, "total": self.generation.requested})
-        self.send(res)
+        for sharer in self._pools.get(key, [res]):
+            if sharer is not res:  # the pool's other problems take their share of the new samples
+                sharer.texts.extend(res.texts[len(sharer.texts):self._want.get(sharer.problem.id, 0)])
+            self.send(sharer)
 
     def send(self, res: ProblemResult) -> None:
         """Send the problem's samples that have not gone to execution yet."""

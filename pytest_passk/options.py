@@ -47,6 +47,10 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("redo-transient", "bool", False, "execute again the stored verdicts whose reason may be the machine's "
      "rather than the candidate's (timeout, crash), e.g. after a run on an overloaded host", {"action": "store_true"}),
     ("report", "string", None, "write the results as JSON to this file", {}),
+    ("allow-partial", "bool", False, "score a suite in which some problems have no samples (e.g. a samples file "
+     "covering part of it): the metrics are over the problems with samples and say so, those problems are "
+     "skipped, and --passk-fail-under judges the rest. Without it such problems count as unsolved and fail "
+     "the gate", {"action": "store_true"}),
     ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric (coverage, pass@K) is "
      "below VALUE (repeatable)", {"action": "append"}),
 ]
@@ -109,6 +113,7 @@ class Settings:
     store: str | None
     report: Path | None
     redo_transient: bool = False
+    allow_partial: bool = False
     fail_under: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -197,6 +202,7 @@ class Settings:
             store=_raw(config, "store"),
             report=Path(report) if report else None,
             redo_transient=bool(_raw(config, "redo-transient")),
+            allow_partial=bool(_raw(config, "allow-partial")),
             fail_under=fail_under,
         )
 

@@ -140,6 +140,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                     pytrace=False)
     # The properties ride on the report, so they reach the JUnit XML from an xdist worker too.
     pyfuncitem.user_properties.extend((name, value) for name, value in outcome["properties"])
+    if outcome.get("skip"):
+        pytest.skip(outcome["skip"])
     if outcome["failure"] is not None:
         pytest.fail(outcome["failure"], pytrace=False)
     return True

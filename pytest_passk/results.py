@@ -50,15 +50,35 @@ class SuiteResult:
     sandbox: str = ""
     isolated: bool = True
     backend: str = ""
+    store: str = ""  #: where samples and verdicts are kept (":memory:": nowhere)
+    #: ``--passk-allow-partial``: the metrics are over the problems with samples only.
+    allow_partial: bool = False
 
     @property
     def scored(self) -> list[ProblemResult]:
-        """Problems that have samples; the suite metrics are over these."""
-        return [p for p in self.problems if p.n > 0]
+        """The problems the suite metrics are over: every problem, those without samples counting as
+        unsolved; with ``allow_partial``, only the problems with samples."""
+        return [p for p in self.problems if p.n > 0] if self.allow_partial else list(self.problems)
 
     @property
     def without_samples(self) -> list[ProblemResult]:
         return [p for p in self.problems if p.n == 0]
+
+    @property
+    def partial(self) -> bool:
+        """Whether some problem of the suite has no samples."""
+        return any(p.n == 0 for p in self.problems)
+
+    def _mean_over_scored(self, sampled_mean: float) -> float:
+        """A mean over the problems with samples, taken over :attr:`scored` (problems without
+        samples contribute 0)."""
+        scored = self.scored
+        sampled = sum(1 for p in scored if p.n > 0)
+        if not scored:
+            return math.nan
+        if sampled == 0:
+            return 0.0
+        return sampled_mean * sampled / len(scored)
 
     @property
     def samples(self) -> int:
@@ -69,7 +89,7 @@ class SuiteResult:
         return stats.coverage([(p.n, p.correct) for p in self.scored])
 
     def pass_at(self, k: int) -> float:
-        return stats.mean_pass_at_k([(p.n, p.correct) for p in self.scored], k)
+        return self._mean_over_scored(stats.mean_pass_at_k([(p.n, p.correct) for p in self.scored if p.n > 0], k))
 
     @property
     def flaky_problems(self) -> int:
@@ -81,7 +101,8 @@ class SuiteResult:
 
     def curve(self) -> list[tuple[int, float]]:
         """Expected coverage with k samples per problem, k up to the smallest n."""
-        return stats.coverage_curve([(p.n, p.correct) for p in self.scored])
+        return [(k, self._mean_over_scored(v))
+                for k, v in stats.coverage_curve([(p.n, p.correct) for p in self.scored if p.n > 0])]
 
     def metric(self, name: str) -> float:
         if name == "coverage":

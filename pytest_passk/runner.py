@@ -13,7 +13,7 @@ from pytest_passk.options import Settings
 from pytest_passk.problem import Problem
 from pytest_passk.protocol import Job, RunResult
 from pytest_passk.sandbox import Sandbox
-from pytest_passk.store import Store, code_hash
+from pytest_passk.store import TRANSIENT_REASONS, Store, code_hash
 
 #: ``(problem id, code hash) -> {run number: verdict}``
 Verdicts = dict[tuple[str, str], dict[int, RunResult]]
@@ -41,7 +41,9 @@ class Runner:
         self.store = store
         self.sandbox_factory = sandbox_factory
         self.progress = progress
-        self.cached = {key: store.runs(key) for key in set(keys.values())}
+        # --passk-redo-transient: verdicts that may be the machine's fault are not reused, so run again.
+        skip = TRANSIENT_REASONS if settings.redo_transient else ()
+        self.cached = {key: store.runs(key, skip) for key in set(keys.values())}
         self.verdicts: Verdicts = {}
         self.submitted = 0  #: runs sent to the sandbox
         self.executed = 0  #: runs whose verdict came back

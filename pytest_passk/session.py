@@ -92,9 +92,15 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
 
 def item_outcomes(suite: SuiteResult) -> dict[str, dict[str, object]]:
     """Each passk item's outcome as plain data (an xdist worker reads it from the controller)."""
-    return {res.problem.nodeid: {"properties": [list(p) for p in report.junit_properties(res)],
-                                 "failure": None if res.meets_min else report.item_failure(res)}
-            for res in suite.problems}
+    outcomes: dict[str, dict[str, object]] = {}
+    for res in suite.problems:
+        skip = res.n == 0 and suite.allow_partial
+        outcomes[res.problem.nodeid] = {
+            "properties": [list(p) for p in report.junit_properties(res)],
+            "failure": None if res.meets_min or skip else report.item_failure(res),
+            "skip": f"{res.problem.id}: no samples (left out of the metrics: --passk-allow-partial)" if skip else None,
+        }
+    return outcomes
 
 
 def _gate_key() -> pytest.StashKey[list[str]]:

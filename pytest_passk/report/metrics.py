@@ -16,7 +16,12 @@ def suite_metrics(suite: SuiteResult) -> dict[str, Any]:
     solved = sum(1 for p in scored if p.solved)
     out: dict[str, Any] = {
         "problems": len(suite.problems),
-        "problems_with_samples": len(scored),
+        "problems_with_samples": len(suite.problems) - len(suite.without_samples),
+        "problems_without_samples": len(suite.without_samples),
+        # Which problems coverage and pass@k are over: "all" (those without samples count as unsolved)
+        # or "with_samples" (--passk-allow-partial).
+        "metrics_over": "with_samples" if suite.allow_partial else "all",
+        "partial": suite.partial,
         "samples": suite.samples,
         "coverage": _num(suite.coverage),
         "solved": solved,
@@ -35,6 +40,7 @@ def suite_metrics(suite: SuiteResult) -> dict[str, Any]:
         "load_seconds": round(suite.load_seconds, 3),
         "wall_seconds": round(suite.wall_seconds, 3),
         "sandbox": suite.sandbox,
+        "store": suite.store,
         "source": suite.backend,
     })
     return out

@@ -39,6 +39,10 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
     elif suite.sandbox:
         lines.append(f"sandbox: {suite.sandbox}")
     lines.append(f"samples: {suite.backend}")
+    if suite.store == ":memory:":
+        lines.append("store: none (--passk-store=:memory:): nothing is kept for the next run")
+    elif suite.store:
+        lines.append(f"store: {suite.store}")
     rows = suite.problems
     hidden = 0
     if len(rows) > _ROWS_WHEN_CONDENSED + 5 and verbose < 1:
@@ -53,7 +57,7 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
     lines.append(header)
     for p in rows:
         pid = p.problem.id if len(p.problem.id) <= width else "..." + p.problem.id[-(width - 3):]
-        cells = "".join(f" {fmt(p.pass_at[k]) if k in p.pass_at else '-':>8}" for k in ks)
+        cells = "".join(f" {fmt(p.pass_at[k]) if k in p.pass_at and p.n else '-':>8}" for k in ks)
         note = "  no samples" if p.n == 0 else ""
         lines.append(f"{pid:<{width}} {p.n:>6} {p.correct:>8} {p.flaky:>6}{cells}{note}")
     if hidden:
@@ -75,8 +79,13 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
             line += (f"; fit exp({f['a']:.3f}*k^-{f['b']:.3f}) predicts k=100 {f['predicted']['100']:.3f}, "
                      f"k=1000 {f['predicted']['1000']:.3f}")
         lines.append(line)
-    if suite.without_samples:
-        lines.append(f"{len(suite.without_samples)} problem(s) had no samples and are left out of the suite metrics")
+    missing = len(suite.without_samples)
+    if missing and suite.allow_partial:
+        lines.append(f"partial suite: {missing} of {len(suite.problems)} problems have no samples; coverage and "
+                     f"pass@k are over the {len(suite.problems) - missing} with samples (--passk-allow-partial)")
+    elif missing:
+        lines.append(f"incomplete suite: {missing} of {len(suite.problems)} problems have no samples and count as "
+                     "unsolved (--passk-allow-partial scores only the problems with samples)")
     rate = suite.runs_per_second
     lines.append(
         f"executed {suite.runs_executed} candidate runs in {suite.execute_seconds:.1f} s"

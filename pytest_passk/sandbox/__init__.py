@@ -61,6 +61,11 @@ class Sandbox(ABC):
     def describe(self) -> str:
         return self.name
 
+    def environment(self) -> str:
+        """What candidates run on beyond the settings, e.g. the image id an image name resolved to.
+        Called before :meth:`start` and cheap; stored verdicts are reused only under the same value."""
+        return ""
+
 
 _REGISTRY: dict[str, str] = {
     "local": "pytest_passk.sandbox.local:LocalSandbox",

@@ -27,5 +27,8 @@ class LocalSandbox(WorkerPool):
             cwd=self.settings.invocation_dir, env=env, start_new_session=True,
         )
 
+    def environment(self) -> str:
+        return f"{sys.executable} {sys.version}"
+
     def describe(self) -> str:
         return f"local ({self.settings.workers} workers; does NOT isolate the host: use only for trusted code)"
