@@ -14,9 +14,10 @@ import pytest
 _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("model", "string", None, "model to sample from: a built-in name (smollm2-135m-instruct), a local path or a hub id; "
      "needs vLLM, or --passk-endpoint for a server", {}),
-    ("endpoint", "string", None, "base URL of an OpenAI-compatible server (e.g. vllm serve) to sample from", {}),
+    ("endpoint", "linelist", None, "base URL of an OpenAI-compatible server (e.g. vllm serve) to sample from; "
+     "repeat it (or list several in the ini) to spread requests over replicas by outstanding work", {"action": "append"}),
     ("api-key-env", "string", "OPENAI_API_KEY", "environment variable holding the endpoint's API key", {}),
-    ("concurrency", "string", "8", "requests in flight at once to --passk-endpoint", {}),
+    ("concurrency", "string", "8", "requests in flight at once to each --passk-endpoint", {}),
     ("samples", "string", None, "re-score saved generations from a HumanEval-format JSONL file "
      "({\"task_id\", \"completion\"} per line)", {}),
     ("save-samples", "string", None, "write every evaluated sample to this JSONL file (HumanEval format)", {}),
@@ -91,7 +92,7 @@ def _bad(option: str, value: Any, fix: str) -> pytest.UsageError:
 @dataclass
 class Settings:
     model: str | None
-    endpoint: str | None
+    endpoint: str | None  #: the first of ``endpoints``
     api_key_env: str
     concurrency: int
     samples: Path | None
@@ -115,6 +116,7 @@ class Settings:
     redo_transient: bool = False
     allow_partial: bool = False
     fail_under: dict[str, float] = field(default_factory=dict)
+    endpoints: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -175,12 +177,17 @@ class Settings:
             if not 0.0 <= bound <= 1.0:
                 raise _bad("fail-under", item, "VALUE must be a number between 0 and 1")
             fail_under[metric] = bound
+        endpoints = [url for item in _raw(config, "endpoint") or [] for url in re.split(r"[\s,]+", item) if url]
+        for url in endpoints:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise _bad("endpoint", url, "use an http:// or https:// URL such as http://127.0.0.1:8000")
         seed = number("seed", int, -(2**63), "use an integer")
         save = _raw(config, "save-samples")
         report = _raw(config, "report")
         return cls(
             model=_raw(config, "model"),
-            endpoint=_raw(config, "endpoint"),
+            endpoint=endpoints[0] if endpoints else None,
+            endpoints=endpoints,
             api_key_env=_raw(config, "api-key-env") or "OPENAI_API_KEY",
             concurrency=number("concurrency", int, 1, "use a positive integer"),
             samples=samples,
