@@ -35,6 +35,8 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("image", "string", "auto", "Docker image the sandbox runs; it must hold python3 and the suite's own "
      "dependencies. auto: pytest-passk/python:bookworm if present (scripts/setup-docker.sh builds it offline), "
      "else the official python:X.Y-slim of this Python", {}),
+    ("ray", "string", None, "execute on the nodes of a running Ray cluster at ADDRESS (auto: the local one; "
+     "needs pytest-passk[ray]): each node runs --passk-sandbox with as many workers as it has CPUs", {}),
     ("workers", "string", None, "number of sandbox workers (default: number of CPU cores)", {}),
     ("runs", "string", "2", "runs of each distinct candidate; disagreeing runs mark it flaky", {}),
     ("timeout", "string", "10", "wall-clock seconds per candidate run (the marker's timeout= wins)", {}),
@@ -117,6 +119,7 @@ class Settings:
     allow_partial: bool = False
     fail_under: dict[str, float] = field(default_factory=dict)
     endpoints: list[str] = field(default_factory=list)
+    ray: str | None = None
 
     @property
     def active(self) -> bool:
@@ -188,6 +191,7 @@ class Settings:
             model=_raw(config, "model"),
             endpoint=endpoints[0] if endpoints else None,
             endpoints=endpoints,
+            ray=_raw(config, "ray"),
             api_key_env=_raw(config, "api-key-env") or "OPENAI_API_KEY",
             concurrency=number("concurrency", int, 1, "use a positive integer"),
             samples=samples,

@@ -39,6 +39,11 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
 
 def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
     cls = config.hook.pytest_passk_sandbox(config=config, name=settings.sandbox) or get_sandbox(settings.sandbox)
+    options: dict[str, str] = {}
+    if settings.ray:  # each node of the cluster runs the chosen sandbox
+        from pytest_passk.sandbox.ray import RaySandbox
+
+        cls, options = RaySandbox, {"ray_address": settings.ray, "ray_inner": settings.sandbox}
     args: list[str] = []
     if config.inipath is not None:
         args += ["-c", str(config.inipath)]
@@ -49,6 +54,7 @@ def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
         pytest_args=args,
         image=settings.image,
         memory=settings.memory,
+        options=options,
     ))
 
 

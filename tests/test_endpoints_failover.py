@@ -19,6 +19,7 @@ from test_endpoint import FAKE_SUITE, FakeServer, completion
 from vllm_serve import Server
 
 SUITE = """
+    import pytest
     from pytest_passk import passk
 
     PROBLEMS = [f"def f{i}(x):\\n" for i in range(12)]
@@ -27,7 +28,7 @@ SUITE = """
     @pytest.mark.parametrize("prompt", PROBLEMS)
     def test_f(candidate, prompt):
         assert candidate.code.startswith(prompt)
-""".replace("from pytest_passk import passk", "import pytest\\nfrom pytest_passk import passk")
+"""
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,8 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
     deadline = time.monotonic() + 180
     while posts(a) == before_a and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before the first request was answered: make it longer"
+    if proc.poll() is not None:
+        pytest.fail(f"the run ended before the first request was answered:\n{proc.communicate()[0]}")
     a.kill()
     killed_after = posts(a) - before_a
     out, _ = proc.communicate(timeout=600)
