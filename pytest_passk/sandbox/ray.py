@@ -276,6 +276,10 @@ class RaySandbox(Sandbox):
             ray.shutdown()
         self._ray = None
 
+    def environment(self) -> str:
+        # What the inner sandbox runs on, as seen from the controller (the nodes are expected to match).
+        return f"ray/{self.inner}: {get_sandbox(self.inner)(self.settings).environment()}"
+
     def describe(self) -> str:
         nodes = ", ".join(n.label for n in self._nodes)
         text = f"ray at {self.address} ({len(self._nodes)} nodes: {nodes}); on each node {self.inner}"
