@@ -165,6 +165,7 @@ class Evaluation:
         suite.generate_seconds = self.generation.generate_seconds
         suite.tokens_generated = self.backend.tokens_generated
         suite.backend = self.backend.describe()  # what happened on the way (e.g. an endpoint taken out)
+        suite.usage, suite.tokens_counted = dict(getattr(self.backend, "usage", {})), self.backend.counts_tokens
         for res in self.results.values():
             res.n, res.correct, res.flaky = 0, 0, 0
             res.passed_samples, res.first_failure = [], None

@@ -54,8 +54,16 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "covering part of it): the metrics are over the problems with samples and say so, those problems are "
      "skipped, and --passk-fail-under judges the rest. Without it such problems count as unsolved and fail "
      "the gate", {"action": "store_true"}),
-    ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric (coverage, pass@K) is "
-     "below VALUE (repeatable)", {"action": "append"}),
+    ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric is below VALUE "
+     "(repeatable). METRIC is coverage or pass@K (K beyond the samples drawn: the extrapolated value), "
+     "optionally with .low to gate on the lower end of its 95 percent interval, e.g. coverage.low=0.5", {"action": "append"}),
+    # -- extrapolation, cost and the plot (issue 8) --
+    ("predict", "string", None, "K[,K...]: extrapolate pass@K to these K by the beta-binomial fit "
+     "(default: 10x and 100x the largest n)", {}),
+    ("price", "string", None, "price per million tokens, for the cost per solved problem: one number for every "
+     "token, or PROMPT,GENERATED (e.g. 0.15,0.60)", {}),
+    ("plot", "string", None, "draw coverage and pass@k against k, with the extrapolation, to this file "
+     "(.png, .svg or .pdf); needs matplotlib: pip install 'pytest-passk[plot]'", {}),
 ]
 
 
@@ -120,6 +128,9 @@ class Settings:
     fail_under: dict[str, float] = field(default_factory=dict)
     endpoints: list[str] = field(default_factory=list)
     ray: str | None = None
+    predict: list[int] = field(default_factory=list)  #: empty: the report's default K
+    price: tuple[float, float] | None = None  #: per million (prompt, generated) tokens
+    plot: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -167,23 +178,11 @@ class Settings:
             if not eq or not key.strip().isidentifier():
                 raise _bad("vllm-arg", item, "use KEY=VALUE with a vllm.LLM keyword, e.g. tensor_parallel_size=2")
             vllm_args[key.strip()] = _literal(value.strip())
-        fail_under: dict[str, float] = {}
-        for item in _raw(config, "fail-under") or []:
-            metric, eq, value = item.partition("=")
-            metric = metric.strip()
-            if not eq or not (metric == "coverage" or re.fullmatch(r"pass@[1-9]\d*", metric)):
-                raise _bad("fail-under", item, "use METRIC=VALUE with METRIC coverage or pass@K, e.g. coverage=0.6")
-            try:
-                bound = float(value)
-            except ValueError:
-                raise _bad("fail-under", item, "VALUE must be a number between 0 and 1") from None
-            if not 0.0 <= bound <= 1.0:
-                raise _bad("fail-under", item, "VALUE must be a number between 0 and 1")
-            fail_under[metric] = bound
         endpoints = [url for item in _raw(config, "endpoint") or [] for url in re.split(r"[\s,]+", item) if url]
         for url in endpoints:
             if not re.match(r"^https?://[^/\s]+", url):
                 raise _bad("endpoint", url, "use an http:// or https:// URL such as http://127.0.0.1:8000")
+        fail_under = _fail_under(_raw(config, "fail-under") or [])
         seed = number("seed", int, -(2**63), "use an integer")
         save = _raw(config, "save-samples")
         report = _raw(config, "report")
@@ -215,7 +214,67 @@ class Settings:
             redo_transient=bool(_raw(config, "redo-transient")),
             allow_partial=bool(_raw(config, "allow-partial")),
             fail_under=fail_under,
+            predict=_predict(_raw(config, "predict")),
+            price=_price(_raw(config, "price")),
+            plot=_plot(_raw(config, "plot")),
         )
+
+
+_GATE_METRIC = re.compile(r"(coverage|pass@[1-9]\d*)(\.low)?")
+
+
+def _fail_under(items: list[str]) -> dict[str, float]:
+    """``METRIC[.low]=VALUE`` lines into ``{"coverage.low": 0.5, ...}``."""
+    bounds: dict[str, float] = {}
+    for item in items:
+        metric, eq, value = item.partition("=")
+        metric = metric.strip()
+        if not eq or not _GATE_METRIC.fullmatch(metric):
+            raise _bad("fail-under", item, "use METRIC=VALUE with METRIC coverage or pass@K, optionally followed by "
+                       ".low for the lower end of its 95% interval, e.g. coverage=0.6 or pass@10.low=0.3")
+        try:
+            bound = float(value)
+        except ValueError:
+            raise _bad("fail-under", item, "VALUE must be a number between 0 and 1") from None
+        if not 0.0 <= bound <= 1.0:
+            raise _bad("fail-under", item, "VALUE must be a number between 0 and 1")
+        bounds[metric] = bound
+    return bounds
+
+
+def _predict(raw: str | None) -> list[int]:
+    if raw is None:
+        return []
+    try:
+        ks = sorted({int(part) for part in str(raw).split(",") if part.strip()})
+    except ValueError:
+        ks = []
+    if not ks or ks[0] < 1:
+        raise _bad("predict", raw, "use positive integers separated by commas, e.g. 1000 or 200,2000")
+    return ks
+
+
+def _price(raw: str | None) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    parts = str(raw).split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or any(not (v >= 0 and math.isfinite(v)) for v in values):
+        raise _bad("price", raw, "use a price per million tokens (e.g. 0.5) or PROMPT,GENERATED (e.g. 0.15,0.60), "
+                   "numbers >= 0")
+    return (values[0], values[-1])
+
+
+def _plot(raw: str | None) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise _bad("plot", raw, "name a .png, .svg or .pdf file; the suffix chooses the format")
+    return path
 
 
 def _literal(text: str) -> Any:

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pytest_passk import stats
+from pytest_passk.backends import Usage
 from pytest_passk.problem import Problem
 from pytest_passk.protocol import RunResult
 
@@ -46,6 +47,9 @@ class SuiteResult:
     replayed: bool = False  #: samples were read from a file, not generated
     load_seconds: float = 0.0  #: loading the engine / connecting, before generation
     tokens_generated: int = 0
+    #: tokens per problem id for the samples generated in this run (see ``tokens_counted``)
+    usage: dict[str, Usage] = field(default_factory=dict)
+    tokens_counted: bool = False  #: the backend counts tokens (a samples file does not)
     wall_seconds: float = 0.0
     sandbox: str = ""
     isolated: bool = True

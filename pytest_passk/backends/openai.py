@@ -56,6 +56,7 @@ def _base(url: str) -> str:
 
 class OpenAIBackend(Backend):
     name = "openai"
+    counts_tokens = True
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -227,8 +228,14 @@ class OpenAIBackend(Backend):
             except BaseException:
                 self._release(endpoint, request)
                 raise
-            self._release(endpoint, request, tokens=int((reply.get("usage") or {}).get("completion_tokens") or 0))
-            return self._texts(endpoint, request, path, reply)
+            # Servers that leave out ``usage`` (it is optional) count as zero tokens, not as an error.
+            usage = reply.get("usage") or {}
+            generated = int(usage.get("completion_tokens") or 0)
+            self._release(endpoint, request, tokens=generated)
+            texts = self._texts(endpoint, request, path, reply)
+            with self._cond:
+                self.record_usage(request.problem.id, int(usage.get("prompt_tokens") or 0), generated, len(texts))
+            return texts
 
     def generate(self, requests: list[Request]) -> Iterator[tuple[Request, list[str]]]:
         if not requests:

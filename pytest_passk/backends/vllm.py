@@ -157,6 +157,7 @@ def _kill_processes(pids: list[str]) -> None:
 
 class VLLMBackend(Backend):
     name = "vllm"
+    counts_tokens = True
     _reaper: Any = None
     _engine_pids: list[str] = []
 
@@ -308,7 +309,9 @@ class VLLMBackend(Backend):
                     continue
                 completions = sorted(output.outputs, key=lambda c: c.index)
                 texts = [c.text for c in completions]
-                self.tokens_generated += sum(len(c.token_ids) for c in completions)
+                generated = sum(len(c.token_ids) for c in completions)
+                self.tokens_generated += generated
+                self.record_usage(request.problem.id, len(output.prompt_token_ids or ()), generated, len(texts))
                 if len(texts) != request.n:
                     raise BackendError(f"vLLM returned {len(texts)} samples for {request.problem.id}, "
                                        f"asked for {request.n}")
