@@ -30,6 +30,8 @@ _LOG_BOUNDS = (math.log(1e-4), math.log(1e4))
 #: Bootstrap resamples for the intervals; each is one refit over the distinct (n, c) pairs.
 BOOTSTRAP = 400
 LEVEL = 0.95
+#: Fewer problems than this say too little about the spread of success rates to extrapolate.
+MIN_PROBLEMS = 5
 
 
 class NoExtrapolation(ValueError):
@@ -63,6 +65,13 @@ class BetaFit:
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
+    def at_bound(self) -> bool:
+        """The optimum sits on the edge of the search range: the data do not pin (a, b) down
+        (e.g. every problem looks equally hard, a + b -> infinity)."""
+        lo, hi = _LOG_BOUNDS
+        return any(abs(math.log(x) - edge) < 1e-6 for x in (self.alpha, self.beta) for edge in (lo, hi))
+
+    @property
     def mean(self) -> float:
         """Mean single-sample success rate under the fit (the model's pass@1)."""
         return self.alpha / (self.alpha + self.beta)
@@ -85,6 +94,24 @@ class BetaFit:
     def suite_pass_at(self, k: float) -> float:
         """The suite's expected pass@k: the mean over its problems of the posterior chance."""
         return _suite_value(self.alpha, self.beta, self.groups, self.weights, k)
+
+    def band(self, ks: Sequence[float], level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The suite's expected pass@k at every ``k`` with pointwise bootstrap bounds (for a plot)."""
+        from scipy.special import betaln
+
+        ks = np.asarray(ks, dtype=float)
+        value = np.array([self.suite_pass_at(k) for k in ks])
+        if not self.replicates:
+            return value, np.full_like(value, np.nan), np.full_like(value, np.nan)
+        a = np.array([r[0] for r in self.replicates])[:, None, None]
+        b = np.array([r[1] for r in self.replicates])[:, None, None]
+        w = np.stack([r[2] for r in self.replicates])  # (R, G)
+        n, c = self.groups[:, 0], self.groups[:, 1]
+        k = ks[None, :, None]
+        per = -np.expm1(betaln(a + c, b + n - c + k) - betaln(a + c, b + n - c))  # (R, K, G)
+        boot = np.einsum("rkg,rg->rk", per, w) / w.sum(axis=1)[:, None]
+        low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return value, np.minimum(low, value), np.maximum(high, value)
 
     def predict(self, k: int, level: float = LEVEL) -> Prediction:
         value = self.suite_pass_at(k)
@@ -205,8 +232,9 @@ def why_not(counts: Sequence[tuple[int, int]]) -> str | None:
                 "success is (the fit would put all problems at rate 0); draw more samples")
     if all(c == n for n, c in scored):
         return "every sample of every problem passed: nothing is left to extrapolate"
-    if len(scored) < 2:
-        return "one problem is too few to fit a distribution of success rates"
+    if len(scored) < MIN_PROBLEMS:
+        return (f"{len(scored)} problem(s) with samples are too few to fit a distribution of success rates "
+                f"(at least {MIN_PROBLEMS})")
     return None
 
 

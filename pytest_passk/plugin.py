@@ -15,12 +15,14 @@ from pytest_passk.problem import MARKER_SIGNATURE, MarkerError, Problem, problem
 if TYPE_CHECKING:
     from pytest_passk.candidate import Candidate
     from pytest_passk.evaluation import SuiteResult
+    from pytest_passk.report import Analysis
 
 candidate_key = pytest.StashKey["Candidate"]()
 settings_key = pytest.StashKey[Settings]()
 problems_key = pytest.StashKey[list[Problem]]()
 suite_key = pytest.StashKey["SuiteResult"]()
 gate_key = pytest.StashKey[list[str]]()
+analysis_key = pytest.StashKey["Analysis"]()
 problem_key = pytest.StashKey[Problem]()
 #: Each passk item's outcome by node id: ``{"properties": [[name, value]...], "failure": str | None}``.
 outcomes_key = pytest.StashKey[dict[str, dict[str, Any]]]()
@@ -118,7 +120,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
     suite = passk_session.evaluate(config, settings, problems)
     config.stash[suite_key] = suite
-    config.stash[outcomes_key] = outcomes = passk_session.item_outcomes(suite)
+    config.stash[outcomes_key] = outcomes = passk_session.item_outcomes(suite, config.stash.get(analysis_key, None))
     if _xdist.is_controller(config):
         _xdist.write_outcomes(config, outcomes)
 
@@ -166,7 +168,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_passk import report
 
     terminalreporter.section("passk")
-    for line in report.terminal_lines(suite, config.option.verbose, config.stash.get(gate_key, [])):
+    for line in report.terminal_lines(suite, config.option.verbose, config.stash.get(gate_key, []),
+                                      config.stash.get(analysis_key, None)):
         terminalreporter.write_line(line)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,35 +85,42 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
         from pytest_passk.backends.replay import write_samples
 
         write_samples(settings.save_samples, [(p.problem.id, t, p.style) for p in suite.problems for t in p.texts])
-    gate = report.gate_failures(suite, settings.fail_under)
-    config.stash[_gate_key()] = gate
+    analysis = report.analyse(suite, predict=settings.predict, price=settings.price)
+    config.stash[_keys().analysis_key] = analysis
+    gate = report.gate_failures(suite, settings.fail_under, analysis)
+    config.stash[_keys().gate_key] = gate
     xml = _junit(config)
     if xml is not None:
-        for name, value in report.suite_properties(suite):
-            xml.add_global_property(name, value)
+        for name, value in report.suite_properties(suite, analysis):
+            xml.add_global_property(name, "" if value is None else value)
     if settings.report is not None:
-        report.write_json(settings.report, suite, gate)
+        report.write_json(settings.report, suite, gate, analysis)
+    if settings.plot is not None:
+        try:
+            report.write_plot(settings.plot, suite, analysis)
+        except report.PlotError as exc:
+            raise pytest.UsageError(f"passk: {exc}") from None
     config.hook.pytest_passk_suite_result(config=config, suite=suite)
     return suite
 
 
-def item_outcomes(suite: SuiteResult) -> dict[str, dict[str, object]]:
+def item_outcomes(suite: SuiteResult, analysis: report.Analysis | None = None) -> dict[str, dict[str, object]]:
     """Each passk item's outcome as plain data (an xdist worker reads it from the controller)."""
     outcomes: dict[str, dict[str, object]] = {}
     for res in suite.problems:
         skip = res.n == 0 and suite.allow_partial
         outcomes[res.problem.nodeid] = {
-            "properties": [list(p) for p in report.junit_properties(res)],
+            "properties": [list(p) for p in report.junit_properties(res, analysis)],
             "failure": None if res.meets_min or skip else report.item_failure(res),
             "skip": f"{res.problem.id}: no samples (left out of the metrics: --passk-allow-partial)" if skip else None,
         }
     return outcomes
 
 
-def _gate_key() -> pytest.StashKey[list[str]]:
-    from pytest_passk.plugin import gate_key
+def _keys() -> Any:
+    from pytest_passk import plugin
 
-    return gate_key
+    return plugin
 
 
 def _junit(config: pytest.Config) -> object | None:

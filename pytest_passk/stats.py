@@ -50,13 +50,16 @@ def mean_interval(values: Sequence[float], samples: int | None = None, z: float 
     problems (which also holds each problem's own binomial noise from its finite n) sets the width,
     and the Wilson form keeps the interval inside [0, 1] and non-degenerate at 0 and 1. With no
     spread at all the problems count as independent trials; ``samples`` (the total drawn) caps the
-    effective size, since no estimate knows more than its samples.
+    effective size, since no estimate knows more than its samples. One problem alone: its samples
+    are the trials (a Wilson interval of its own pass rate).
     """
     m = len(values)
     if m == 0 or any(math.isnan(v) for v in values):
         return (math.nan, math.nan)
     p = float(np.mean(values))
-    var = float(np.var(values, ddof=1)) / m if m > 1 else 0.0
+    if m == 1:  # the suite is this one problem: its samples are the trials
+        return wilson_score(p, float(samples or 1), z)
+    var = float(np.var(values, ddof=1)) / m
     effective = p * (1 - p) / var if var > 0 else float(m)
     effective = max(1.0, min(effective, float(samples) if samples else math.inf))
     return wilson_score(p, effective, z)

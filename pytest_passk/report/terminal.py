@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from pytest_passk.evaluation import ProblemResult, SuiteResult
-from pytest_passk.report.metrics import curve_record, fmt
+from pytest_passk.report.analysis import Analysis, Estimate, analyse
+from pytest_passk.report.metrics import fmt
 
 _ROWS_WHEN_CONDENSED = 20
 
@@ -31,7 +32,7 @@ def item_failure(res: ProblemResult) -> str:
     return "\n".join(lines)
 
 
-def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[str]:
+def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str], analysis: Analysis | None = None) -> list[str]:
     ks = suite.ks
     lines = []
     if not suite.isolated and suite.sandbox:
@@ -63,22 +64,17 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
     if hidden:
         lines.append(f"... {hidden} more problems not shown (flaky, unsolved and weakest first; -v shows all, "
                      "--passk-report writes all)")
-    cov = suite.coverage
+    a = analysis or analyse(suite)
     solved = sum(1 for p in suite.scored if p.solved)
-    metrics = ", ".join(f"pass@{k} {fmt(suite.pass_at(k))}" for k in ks)
+    metrics = ", ".join(f"pass@{k} {with_ci(a.pass_at[k])}" for k in ks)
     lines.append(
-        f"suite: {len(suite.problems)} problems, {suite.samples} samples, coverage {fmt(cov)} "
+        f"suite: {len(suite.problems)} problems, {suite.samples} samples, coverage {with_ci(a.coverage)} "
         f"({solved}/{len(suite.scored)}), {metrics}, flaky problems {suite.flaky_problems}"
     )
-    curve = curve_record(suite)
-    if len(curve["k"]) > 1:
-        points = ", ".join(f"k={k} {fmt(v if v is not None else math.nan)}" for k, v in zip(curve["k"], curve["coverage"]))
-        line = f"coverage curve: {points}"
-        if curve["fit"]:
-            f = curve["fit"]
-            line += (f"; fit exp({f['a']:.3f}*k^-{f['b']:.3f}) predicts k=100 {f['predicted']['100']:.3f}, "
-                     f"k=1000 {f['predicted']['1000']:.3f}")
-        lines.append(line)
+    if len(a.curve) > 1:
+        lines.append("coverage curve: " + ", ".join(f"k={k} {fmt(e.value)}" for k, e in a.curve))
+    lines.append(extrapolation_line(a))
+    lines.append(cost_line(a))
     missing = len(suite.without_samples)
     if missing and suite.allow_partial:
         lines.append(f"partial suite: {missing} of {len(suite.problems)} problems have no samples; coverage and "
@@ -93,9 +89,56 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str]) -> list[st
         + f", {suite.runs_cached} reused from the store"
         + (f"; {generation_summary(suite)}" if suite.generated and not suite.replayed else "")
     )
+    lines.append("[low, high] are 95% intervals; --passk-report writes them all as JSON")
     for failure in gate:
         lines.append(f"FAILED --passk-fail-under: {failure}")
     return lines
+
+
+def with_ci(est: Estimate) -> str:
+    if math.isnan(est.value):
+        return fmt(est.value)
+    if math.isnan(est.low):
+        return fmt(est.value)
+    return f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}]"
+
+
+def extrapolation_line(a: Analysis) -> str:
+    if a.fit is None:
+        return f"extrapolation: none ({a.no_fit})"
+    values = ", ".join(f"pass@{k} {with_ci(e)}" for k, e in a.predicted.items())
+    note = ("; the fit sits on the edge of its range (the problems' rates barely differ): read it with care"
+            if a.fit.at_bound else "")
+    return (f"extrapolation (beta-binomial fit, per-problem success rate ~ Beta({a.fit.alpha:.3g}, {a.fit.beta:.3g})): "
+            f"{values}{note}")
+
+
+def _count(x: float) -> str:
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e4:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def cost_line(a: Analysis) -> str:
+    c = a.cost
+    if not c.known:
+        return f"cost: unknown ({c.note})"
+    f = c.factor
+    text = (f"cost: {_count(c.prompt_tokens)} prompt + {_count(c.generated_tokens)} generated tokens, "
+            f"{c.engine_seconds:.1f} s of engine time")
+    if c.scaled:
+        text += f" for {c.samples_measured} of {c.samples} samples"
+    if not c.solved:
+        return text + "; no problem solved, so no cost per solved problem"
+    text += (f"; per solved problem: {_count(c.per_solved(c.total_tokens))} tokens, "
+             f"{c.per_solved(c.engine_seconds * f):.2f} s")
+    if c.price is not None:
+        text += f", {c.per_solved(c.money):.4g} at the given price ({c.money:.4g} in all)"
+    if c.scaled:
+        text += " (scaled from the samples generated in this run)"
+    return text
 
 
 def generation_summary(suite: SuiteResult) -> str:
