@@ -14,9 +14,10 @@ import pytest
 _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("model", "string", None, "model to sample from: a built-in name (smollm2-135m-instruct), a local path or a hub id; "
      "needs vLLM, or --passk-endpoint for a server", {}),
-    ("endpoint", "string", None, "base URL of an OpenAI-compatible server (e.g. vllm serve) to sample from", {}),
+    ("endpoint", "linelist", None, "base URL of an OpenAI-compatible server (e.g. vllm serve) to sample from; "
+     "repeat it (or list several in the ini) to spread requests over replicas by outstanding work", {"action": "append"}),
     ("api-key-env", "string", "OPENAI_API_KEY", "environment variable holding the endpoint's API key", {}),
-    ("concurrency", "string", "8", "requests in flight at once to --passk-endpoint", {}),
+    ("concurrency", "string", "8", "requests in flight at once to each --passk-endpoint", {}),
     ("samples", "string", None, "re-score saved generations from a HumanEval-format JSONL file "
      "({\"task_id\", \"completion\"} per line)", {}),
     ("save-samples", "string", None, "write every evaluated sample to this JSONL file (HumanEval format)", {}),
@@ -34,16 +35,35 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("image", "string", "auto", "Docker image the sandbox runs; it must hold python3 and the suite's own "
      "dependencies. auto: pytest-passk/python:bookworm if present (scripts/setup-docker.sh builds it offline), "
      "else the official python:X.Y-slim of this Python", {}),
+    ("ray", "string", None, "execute on the nodes of a running Ray cluster at ADDRESS (auto: the local one; "
+     "needs pytest-passk[ray]): each node runs --passk-sandbox with as many workers as it has CPUs", {}),
     ("workers", "string", None, "number of sandbox workers (default: number of CPU cores)", {}),
     ("runs", "string", "2", "runs of each distinct candidate; disagreeing runs mark it flaky", {}),
     ("timeout", "string", "10", "wall-clock seconds per candidate run (the marker's timeout= wins)", {}),
     ("memory", "string", "2GiB", "address-space limit per candidate run, e.g. 512MiB, 2GiB", {}),
     ("flaky", "string", "fail", "how flaky candidates count in pass@k and coverage: fail or pass", {}),
+    ("depends", "linelist", None, "GLOB (relative to the rootdir) of files every passk test depends on, e.g. "
+     "data/*.json: stored verdicts are redone when one changes (repeatable; the marker's depends= adds "
+     "per-test globs; test modules, conftest.py files and fixtures' files are always included)", {"action": "append"}),
     ("store", "string", None, "SQLite file keeping samples and verdicts so runs resume "
      "(default: .pytest_cache/d/passk/store.sqlite; ':memory:' keeps nothing)", {}),
+    ("redo-transient", "bool", False, "execute again the stored verdicts whose reason may be the machine's "
+     "rather than the candidate's (timeout, crash), e.g. after a run on an overloaded host", {"action": "store_true"}),
     ("report", "string", None, "write the results as JSON to this file", {}),
-    ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric (coverage, pass@K) is "
-     "below VALUE (repeatable)", {"action": "append"}),
+    ("allow-partial", "bool", False, "score a suite in which some problems have no samples (e.g. a samples file "
+     "covering part of it): the metrics are over the problems with samples and say so, those problems are "
+     "skipped, and --passk-fail-under judges the rest. Without it such problems count as unsolved and fail "
+     "the gate", {"action": "store_true"}),
+    ("fail-under", "linelist", None, "METRIC=VALUE: fail the run when a suite metric is below VALUE "
+     "(repeatable). METRIC is coverage or pass@K (K beyond the samples drawn: the extrapolated value), "
+     "optionally with .low to gate on the lower end of its 95 percent interval, e.g. coverage.low=0.5", {"action": "append"}),
+    # -- extrapolation, cost and the plot (issue 8) --
+    ("predict", "string", None, "K[,K...]: extrapolate pass@K to these K by the beta-binomial fit "
+     "(default: 10x and 100x the largest n)", {}),
+    ("price", "string", None, "price per million tokens, for the cost per solved problem: one number for every "
+     "token, or PROMPT,GENERATED (e.g. 0.15,0.60)", {}),
+    ("plot", "string", None, "draw coverage and pass@k against k, with the extrapolation, to this file "
+     "(.png, .svg or .pdf); needs matplotlib: pip install 'pytest-passk[plot]'", {}),
 ]
 
 
@@ -82,7 +102,7 @@ def _bad(option: str, value: Any, fix: str) -> pytest.UsageError:
 @dataclass
 class Settings:
     model: str | None
-    endpoint: str | None
+    endpoint: str | None  #: the first of ``endpoints``
     api_key_env: str
     concurrency: int
     samples: Path | None
@@ -103,7 +123,14 @@ class Settings:
     flaky_pass: bool
     store: str | None
     report: Path | None
+    redo_transient: bool = False
+    allow_partial: bool = False
     fail_under: dict[str, float] = field(default_factory=dict)
+    endpoints: list[str] = field(default_factory=list)
+    ray: str | None = None
+    predict: list[int] = field(default_factory=list)  #: empty: the report's default K
+    price: tuple[float, float] | None = None  #: per million (prompt, generated) tokens
+    plot: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -151,25 +178,19 @@ class Settings:
             if not eq or not key.strip().isidentifier():
                 raise _bad("vllm-arg", item, "use KEY=VALUE with a vllm.LLM keyword, e.g. tensor_parallel_size=2")
             vllm_args[key.strip()] = _literal(value.strip())
-        fail_under: dict[str, float] = {}
-        for item in _raw(config, "fail-under") or []:
-            metric, eq, value = item.partition("=")
-            metric = metric.strip()
-            if not eq or not (metric == "coverage" or re.fullmatch(r"pass@[1-9]\d*", metric)):
-                raise _bad("fail-under", item, "use METRIC=VALUE with METRIC coverage or pass@K, e.g. coverage=0.6")
-            try:
-                bound = float(value)
-            except ValueError:
-                raise _bad("fail-under", item, "VALUE must be a number between 0 and 1") from None
-            if not 0.0 <= bound <= 1.0:
-                raise _bad("fail-under", item, "VALUE must be a number between 0 and 1")
-            fail_under[metric] = bound
+        endpoints = [url for item in _raw(config, "endpoint") or [] for url in re.split(r"[\s,]+", item) if url]
+        for url in endpoints:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise _bad("endpoint", url, "use an http:// or https:// URL such as http://127.0.0.1:8000")
+        fail_under = _fail_under(_raw(config, "fail-under") or [])
         seed = number("seed", int, -(2**63), "use an integer")
         save = _raw(config, "save-samples")
         report = _raw(config, "report")
         return cls(
             model=_raw(config, "model"),
-            endpoint=_raw(config, "endpoint"),
+            endpoint=endpoints[0] if endpoints else None,
+            endpoints=endpoints,
+            ray=_raw(config, "ray"),
             api_key_env=_raw(config, "api-key-env") or "OPENAI_API_KEY",
             concurrency=number("concurrency", int, 1, "use a positive integer"),
             samples=samples,
@@ -190,8 +211,70 @@ class Settings:
             flaky_pass=flaky == "pass",
             store=_raw(config, "store"),
             report=Path(report) if report else None,
+            redo_transient=bool(_raw(config, "redo-transient")),
+            allow_partial=bool(_raw(config, "allow-partial")),
             fail_under=fail_under,
+            predict=_predict(_raw(config, "predict")),
+            price=_price(_raw(config, "price")),
+            plot=_plot(_raw(config, "plot")),
         )
+
+
+_GATE_METRIC = re.compile(r"(coverage|pass@[1-9]\d*)(\.low)?")
+
+
+def _fail_under(items: list[str]) -> dict[str, float]:
+    """``METRIC[.low]=VALUE`` lines into ``{"coverage.low": 0.5, ...}``."""
+    bounds: dict[str, float] = {}
+    for item in items:
+        metric, eq, value = item.partition("=")
+        metric = metric.strip()
+        if not eq or not _GATE_METRIC.fullmatch(metric):
+            raise _bad("fail-under", item, "use METRIC=VALUE with METRIC coverage or pass@K, optionally followed by "
+                       ".low for the lower end of its 95% interval, e.g. coverage=0.6 or pass@10.low=0.3")
+        try:
+            bound = float(value)
+        except ValueError:
+            raise _bad("fail-under", item, "VALUE must be a number between 0 and 1") from None
+        if not 0.0 <= bound <= 1.0:
+            raise _bad("fail-under", item, "VALUE must be a number between 0 and 1")
+        bounds[metric] = bound
+    return bounds
+
+
+def _predict(raw: str | None) -> list[int]:
+    if raw is None:
+        return []
+    try:
+        ks = sorted({int(part) for part in str(raw).split(",") if part.strip()})
+    except ValueError:
+        ks = []
+    if not ks or ks[0] < 1:
+        raise _bad("predict", raw, "use positive integers separated by commas, e.g. 1000 or 200,2000")
+    return ks
+
+
+def _price(raw: str | None) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    parts = str(raw).split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or any(not (v >= 0 and math.isfinite(v)) for v in values):
+        raise _bad("price", raw, "use a price per million tokens (e.g. 0.5) or PROMPT,GENERATED (e.g. 0.15,0.60), "
+                   "numbers >= 0")
+    return (values[0], values[-1])
+
+
+def _plot(raw: str | None) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise _bad("plot", raw, "name a .png, .svg or .pdf file; the suffix chooses the format")
+    return path
 
 
 def _literal(text: str) -> Any:

@@ -8,20 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_passk import hookspecs
+from pytest_passk import _xdist, hookspecs
 from pytest_passk.options import Settings, add_options
 from pytest_passk.problem import MARKER_SIGNATURE, MarkerError, Problem, problem_from_item
 
 if TYPE_CHECKING:
     from pytest_passk.candidate import Candidate
     from pytest_passk.evaluation import SuiteResult
+    from pytest_passk.report import Analysis
 
 candidate_key = pytest.StashKey["Candidate"]()
 settings_key = pytest.StashKey[Settings]()
 problems_key = pytest.StashKey[list[Problem]]()
 suite_key = pytest.StashKey["SuiteResult"]()
 gate_key = pytest.StashKey[list[str]]()
+analysis_key = pytest.StashKey["Analysis"]()
 problem_key = pytest.StashKey[Problem]()
+#: Each passk item's outcome by node id: ``{"properties": [[name, value]...], "failure": str | None}``.
+outcomes_key = pytest.StashKey[dict[str, dict[str, Any]]]()
 
 WORKER_PLUGIN = "passk-worker"
 _NOTHING_TO_EVALUATE = (
@@ -43,6 +47,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_SIGNATURE)
     if not _is_worker(config):
         config.stash[settings_key] = Settings.from_config(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _xdist.unconfigure(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: tell each worker where the controller puts the items' outcomes."""
+    if node.config.stash[settings_key].active:
+        _xdist.configure_node(node)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> bool | None:
+    # Under pytest-xdist the controller collects too (xdist's controller does not), so that the
+    # evaluation runs here once instead of once per worker.
+    config = session.config
+    if _is_worker(config) or not _xdist.is_controller(config) or not config.stash[settings_key].active:
+        return None
+    session.perform_collect()
+    return True
 
 
 @pytest.hookimpl(wrapper=True)
@@ -84,14 +110,19 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     if _is_worker(config) or config.option.collectonly:
         return
-    problems = config.stash.get(problems_key, [])
     settings = config.stash[settings_key]
+    if _xdist.is_worker(config):
+        return
+    problems = config.stash.get(problems_key, [])
     if not problems or not settings.active:
         return
     from pytest_passk import session as passk_session
 
     suite = passk_session.evaluate(config, settings, problems)
     config.stash[suite_key] = suite
+    config.stash[outcomes_key] = outcomes = passk_session.item_outcomes(suite, config.stash.get(analysis_key, None))
+    if _xdist.is_controller(config):
+        _xdist.write_outcomes(config, outcomes)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -99,15 +130,22 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     if _is_worker(config) or problem_key not in pyfuncitem.stash:
         return None
-    suite = config.stash.get(suite_key, None)
-    if suite is None:
+    outcomes = config.stash.get(outcomes_key, None)
+    if outcomes is None and _xdist.is_worker(config) and config.stash[settings_key].active:
+        # The controller evaluates before it hands out the first test: its results are there now.
+        outcomes = config.stash[outcomes_key] = _xdist.read_outcomes(config)
+    if outcomes is None:
         pytest.skip(_NOTHING_TO_EVALUATE)
-    from pytest_passk import report
-
-    res = next(r for r in suite.problems if r.problem.nodeid == pyfuncitem.nodeid)
-    pyfuncitem.user_properties.extend(report.junit_properties(res))
-    if not res.meets_min:
-        pytest.fail(report.item_failure(res), pytrace=False)
+    outcome = outcomes.get(pyfuncitem.nodeid)
+    if outcome is None:  # e.g. an xdist worker that collected something the controller did not
+        pytest.fail(f"passk: no evaluation result for {pyfuncitem.nodeid}; the controller did not collect it",
+                    pytrace=False)
+    # The properties ride on the report, so they reach the JUnit XML from an xdist worker too.
+    pyfuncitem.user_properties.extend((name, value) for name, value in outcome["properties"])
+    if outcome.get("skip"):
+        pytest.skip(outcome["skip"])
+    if outcome["failure"] is not None:
+        pytest.fail(outcome["failure"], pytrace=False)
     return True
 
 
@@ -130,7 +168,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_passk import report
 
     terminalreporter.section("passk")
-    for line in report.terminal_lines(suite, config.option.verbose, config.stash.get(gate_key, [])):
+    for line in report.terminal_lines(suite, config.option.verbose, config.stash.get(gate_key, []),
+                                      config.stash.get(analysis_key, None)):
         terminalreporter.write_line(line)
 
 

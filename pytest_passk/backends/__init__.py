@@ -26,6 +26,15 @@ class Request:
     start: int = 0  #: samples already held for this prompt (seeds must differ from theirs)
 
 
+@dataclass
+class Usage:
+    """What generating one problem's samples cost in this run (summed over its requests)."""
+
+    prompt_tokens: int = 0  #: prompt tokens sent, once per request (a request asks for n samples)
+    generated_tokens: int = 0
+    samples: int = 0  #: samples these tokens produced
+
+
 class Backend(ABC):
     """Produces samples. ``generate`` yields each request's texts as soon as they are complete."""
 
@@ -36,6 +45,7 @@ class Backend(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.usage: dict[str, Usage] = {}
 
     @abstractmethod
     def source_key(self) -> str:
@@ -51,6 +61,17 @@ class Backend(ABC):
 
     #: Output tokens produced so far, for backends that can count them.
     tokens_generated: int = 0
+    #: Whether :attr:`usage` is filled: prompt and generated tokens per problem (a samples file
+    #: has no token counts, a model does).
+    counts_tokens: bool = False
+
+    def record_usage(self, problem_id: str, prompt_tokens: int, generated_tokens: int, samples: int) -> None:
+        """Add one finished request's token counts to ``usage[problem_id]`` (thread-safe enough:
+        each problem's requests are recorded by one thread at a time)."""
+        usage = self.__dict__.setdefault("usage", {}).setdefault(problem_id, Usage())
+        usage.prompt_tokens += prompt_tokens
+        usage.generated_tokens += generated_tokens
+        usage.samples += samples
 
     def prepare(self, requests: list[Request]) -> None:
         """Load the engine or connect (timed apart from generation); called before :meth:`generate`."""

@@ -1,26 +1,7 @@
-"""What every model backend shares: the sampling settings, their store key, and chat rendering."""
+"""What every model backend shares: chat rendering (the store keys live in :mod:`pytest_passk.keys`)."""
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
-
-from pytest_passk.options import Settings
-
-def sampling_dict(settings: Settings) -> dict[str, Any]:
-    return {
-        "temperature": settings.temperature,
-        "top_p": settings.top_p,
-        "max_tokens": settings.max_tokens,
-        "seed": settings.seed,
-        "stop": list(settings.stop),
-    }
-
-
-def source_key(kind: str, model_identity: str, settings: Settings, extra: dict[str, Any] | None = None) -> str:
-    """Samples are reused only for the same model and the same sampling settings."""
-    data = {"kind": kind, "model": model_identity, **sampling_dict(settings), **(extra or {})}
-    return kind + ":" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
+from pytest_passk.keys import sampling_dict, source_key  # noqa: F401 - backends import them from here
 
 
 def chat_messages(prompt: str) -> list[dict[str, str]]:

@@ -46,19 +46,44 @@ def _is_cpu_build() -> bool:
         return False
 
 
-def _model_identity(path: str) -> str:
-    """A stable identity for a model: its folder's config and weight file sizes, or its hub id."""
+#: Files up to this size are hashed whole (configs, tokenizer, chat template); larger ones (weights)
+#: by size and modification time, or by the content hash a hub cache names them with.
+_HASHED_WHOLE = 32 << 20
+
+
+def _model_identity(path: str, revision: str | None = None) -> str:
+    """What identifies a model's weights, tokenizer and chat template: for a local folder, the content
+    of its small files and the size and mtime (or hub blob name) of its weights; for a hub id, the
+    commit its cached ``revision`` points at."""
     folder = Path(path)
     if not folder.is_dir():
-        return path
+        return f"{path}@{_hub_commit(path, revision) or revision or 'main'}"
     h = hashlib.sha256()
     for f in sorted(folder.iterdir()):
-        if f.is_file():
-            h.update(f.name.encode())
-            h.update(str(f.stat().st_size).encode())
-            if f.suffix == ".json" and f.stat().st_size < (1 << 20):
-                h.update(f.read_bytes())
+        if not f.is_file():
+            continue
+        h.update(b"\0" + f.name.encode())
+        st = f.stat()
+        if f.is_symlink():  # a hub cache snapshot: the blob's name is its content hash
+            h.update(f.resolve().name.encode())
+        elif st.st_size <= _HASHED_WHOLE:
+            h.update(f.read_bytes())
+        else:
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
     return f"{folder.name}@{h.hexdigest()[:16]}"
+
+
+def _hub_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit a hub model's ``revision`` (default main) resolves to in the local cache, if cached."""
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        return None
+    ref = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "refs" / (revision or "main")
+    try:
+        return ref.read_text().strip() or None
+    except OSError:
+        return revision if revision and len(revision) == 40 else None
 
 
 #: Kills the engine's processes when pytest dies (kill -9), which vLLM's EngineCore does not notice
@@ -132,6 +157,7 @@ def _kill_processes(pids: list[str]) -> None:
 
 class VLLMBackend(Backend):
     name = "vllm"
+    counts_tokens = True
     _reaper: Any = None
     _engine_pids: list[str] = []
 
@@ -144,7 +170,8 @@ class VLLMBackend(Backend):
             self.model_path = resolve_model(settings.model)
         except ModelError as exc:
             raise BackendError(str(exc)) from None
-        self.identity = _model_identity(self.model_path)
+        revision = settings.vllm_args.get("revision")
+        self.identity = _model_identity(self.model_path, str(revision) if revision is not None else None)
         self._llm: Any = None
         self._tokenizer: Any = None
         self._seed_offset = 0
@@ -222,7 +249,9 @@ class VLLMBackend(Backend):
         return self._tokenizer
 
     def source_key(self) -> str:
-        return source_key("vllm", self.identity, self.settings)
+        # Every engine argument is in the key: dtype, quantization, tokenizer, revision, max_model_len...
+        # all can change what is sampled.
+        return source_key("vllm", self.identity, self.settings, {"vllm_args": self.settings.vllm_args})
 
     def render(self, request: Request) -> str:
         if request.style == "chat":
@@ -280,7 +309,9 @@ class VLLMBackend(Backend):
                     continue
                 completions = sorted(output.outputs, key=lambda c: c.index)
                 texts = [c.text for c in completions]
-                self.tokens_generated += sum(len(c.token_ids) for c in completions)
+                generated = sum(len(c.token_ids) for c in completions)
+                self.tokens_generated += generated
+                self.record_usage(request.problem.id, len(output.prompt_token_ids or ()), generated, len(texts))
                 if len(texts) != request.n:
                     raise BackendError(f"vLLM returned {len(texts)} samples for {request.problem.id}, "
                                        f"asked for {request.n}")

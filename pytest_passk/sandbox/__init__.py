@@ -27,6 +27,8 @@ class SandboxSettings:
     #: Zygotes per verifier (each with its own hash seed, in its own container): runs of one
     #: candidate alternate between them. Set from ``--passk-runs``, at most 2.
     zygotes: int = 2
+    #: Settings of a sandbox that wraps another (e.g. the Ray sandbox's address and inner sandbox).
+    options: dict[str, str] = field(default_factory=dict)
 
 
 class Sandbox(ABC):
@@ -62,6 +64,11 @@ class Sandbox(ABC):
 
     def describe(self) -> str:
         return self.name
+
+    def environment(self) -> str:
+        """What candidates run on beyond the settings, e.g. the image id an image name resolved to.
+        Called before :meth:`start` and cheap; stored verdicts are reused only under the same value."""
+        return ""
 
 
 _REGISTRY: dict[str, str] = {

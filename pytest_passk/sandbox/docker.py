@@ -210,6 +210,15 @@ class DockerSandbox(WorkerPool):
         except (OSError, subprocess.TimeoutExpired):
             pass  # no docker command or no engine (start() failed and said so): nothing of ours to remove
 
+    def environment(self) -> str:
+        """The id of the image ``--passk-image`` names (or ``auto`` resolves to) right now."""
+        try:
+            image = resolve_image(self.image or "auto")
+            proc = _docker("image", "inspect", "--format", "{{.Id}}", image, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return f"unresolved {self.image}"
+        return proc.stdout.strip() if proc.returncode == 0 else f"unresolved {image}"
+
     def describe(self) -> str:
         return (f"docker ({self.settings.workers} verifiers with containers of {self.image}, engine {self.engine}; "
                 "no network, read-only root, candidates as nobody under seccomp)")

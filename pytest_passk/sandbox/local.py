@@ -7,6 +7,7 @@ resources. Use it for trusted code and for speed.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ def candidate_uid(worker: int) -> int:
 _PROBE = "import sys, json, hashlib, decimal, fractions; print(sys.version_info[0], sys.version_info[1])"
 
 
+@functools.lru_cache(maxsize=None)
 def candidate_python(drop_user: tuple[int, int] | None) -> tuple[str, tuple[int, int]]:
     """The interpreter candidates run on: this one, unless the candidates' user cannot read it
     (a Python installed under /root, say), then the system's python3."""
@@ -66,6 +68,11 @@ class LocalSandbox(WorkerPool):
             not_dumpable()
         super().start(nodeids)
 
+    def environment(self) -> str:
+        """The candidates' interpreter: verdicts are kept per interpreter."""
+        exe, version = candidate_python(NOBODY if os.geteuid() == 0 else None)
+        return f"{exe} {version[0]}.{version[1]}"
+
     def zygote_command(self, index: int) -> tuple[list[str], dict[str, str] | None]:
         flags = ["-s", "-P"] if self.version >= (3, 11) else ["-s"]
         env = {
@@ -79,6 +86,9 @@ class LocalSandbox(WorkerPool):
             uid = candidate_uid(index)
             env["PASSK_DROP_USER"] = f"{uid}+{{zygote}}:{uid}+{{zygote}}"
         return [self.python, *flags, "-c", zygote_source()], env
+
+    def environment(self) -> str:
+        return f"{sys.executable} {sys.version}"
 
     def describe(self) -> str:
         who = "as users of their own" if os.geteuid() == 0 else "as this user (they can signal pytest's processes)"
