@@ -91,6 +91,8 @@ class Job:
     run: int = 0
     #: A worker label to avoid when another can take the job (reruns on other containers).
     avoid: str | None = None
+    #: The problem's support code, run in the candidate's process before the program.
+    support: str | None = None
 
     def message(self) -> bytes:
         return encode("job", **asdict(self))

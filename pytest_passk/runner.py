@@ -130,7 +130,7 @@ class Runner:
                 sandbox = self._ready_sandbox()
                 sandbox.submit(Job(id=self._next_id, nodeid=problem.nodeid, problem_id=problem.id, index=index,
                                    prompt=problem.prompt, text=text, code=code, timeout=timeout,
-                                   memory=self.settings.memory, run=r))
+                                   memory=self.settings.memory, run=r, support=problem.support))
                 self._jobs[self._next_id] = _Pending(problem.id, h, r)
                 self._job_code[self._next_id] = code
                 self._next_id += 1

@@ -290,3 +290,55 @@ def test_fixture_outside_passk_tests_is_an_error(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("--passk-sandbox=local")
     assert result.ret != 0
     assert "only for @passk tests" in result.stdout.str() + result.stderr.str()
+
+
+TREE_SUITE = '''
+    from pytest_passk import passk
+
+    SUPPORT = """
+    class TreeNode:
+        def __init__(self, val=0, left=None, right=None):
+            self.val, self.left, self.right = val, left, right
+
+    def build(values):
+        nodes = [None if v is None else TreeNode(v) for v in values]
+        for i, node in enumerate(nodes):
+            if node is not None:
+                node.left = nodes[2 * i + 1] if 2 * i + 1 < len(nodes) else None
+                node.right = nodes[2 * i + 2] if 2 * i + 2 < len(nodes) else None
+        return nodes[0] if nodes else None
+
+    """
+
+
+    def to_list(root):
+        """The answer read on the trusted side, node by node through handles: a candidate cannot
+        bend what this sees (helpers in its own process could be patched at run time)."""
+        out, level = [], [root]
+        while any(n is not None for n in level):
+            out += [None if n is None else n.val for n in level]
+            level = [c for n in level if n is not None for c in (n.left, n.right)]
+        while out and out[-1] is None:
+            out.pop()
+        return out
+
+    @passk(k=1, n=3, id="invert", style="chat", support=SUPPORT,
+           prompt="Given the root of a binary tree (TreeNode), write invert_tree(root) that mirrors it.")
+    def test_invert(candidate):
+        tree = candidate.function("build")([4, 2, 7, 1, 3, 6, 9])
+        assert to_list(candidate.function("invert_tree")(tree)) == [4, 7, 2, 9, 6, 3, 1]
+'''
+
+
+def test_support_code_ships_helpers_next_to_the_candidate(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(TREE_SUITE)
+    good = ("def invert_tree(root):\n    if root:\n"
+            "        root.left, root.right = invert_tree(root.right), invert_tree(root.left)\n    return root\n")
+    lazy = "def invert_tree(root):\n    return root\n"
+    # Redefining the suite's helpers gains nothing: the answer is read on the trusted side.
+    sneaky = ("def to_list(root):\n    return [4, 7, 2, 9, 6, 3, 1]\nclass TreeNode:\n    val = 4\n"
+              "def invert_tree(root):\n    return root\n")
+    result = passk_run([("invert", good), ("invert", lazy), ("invert", sneaky)], "--passk-runs=1")
+    rec = problem(result.report, "invert")
+    assert rec["passed_samples"] == [True, False, False], rec
+    result.assert_outcomes(passed=1)

@@ -82,7 +82,7 @@ def test_failure_message_shows_counts_and_first_failing_candidate(suite_run) -> 
 def test_terminal_section(suite_run) -> None:
     suite_run.stdout.fnmatch_lines([
         "*= passk =*",
-        "WARNING: sandbox local (2 workers; does NOT isolate the host*",
+        "WARNING: sandbox local (2 workers, candidates in their own processes*; does NOT isolate the host*",
         "samples: replay of *samples.jsonl",
         "problem * n * correct * flaky * pass@1 * pass@2",
     ])

@@ -196,7 +196,8 @@ class VerifierPlugin:
 
         start = time.monotonic()
         link = self._link(job.run)
-        spec = {"code": job.code, "timeout": job.timeout, "memory": job.memory, "output_cap": self.output_cap}
+        spec = {"code": job.code, "timeout": job.timeout, "memory": job.memory, "output_cap": self.output_cap,
+                "support": job.support}
         proc = boundary.CandidateProcess(link, spec, GRACE)
         proc.start()  # the process forks and loads the program while the test's fixtures set up
         candidate = Candidate(text=job.text, code=job.code, prompt=job.prompt, problem_id=job.problem_id,

@@ -307,7 +307,11 @@ class Candidate:
         mod.__file__ = filename
         sys.modules["candidate"] = mod
         self.module = mod
+        support = (self.spec or {}).get("support")
         try:
+            if support:  # the suite's helpers (e.g. a TreeNode class), there before the program
+                linecache.cache["support.py"] = (len(support), None, support.splitlines(True), "support.py")
+                exec(compile(support, "support.py", "exec"), mod.__dict__)
             exec(compile(self.code, filename, "exec"), mod.__dict__)
         except BaseException as exc:  # reported to the test at its first use of the program
             self.load_error = _describe_exception(exc)
