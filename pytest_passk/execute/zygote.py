@@ -457,9 +457,29 @@ class _HandleArg:
         self.index = index
 
 
-def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None):
+def private_scratch():
+    """Outside a container, as root: give this process (and what it starts) scratch space and IPC
+    of its own, a new mount and IPC namespace with fresh tmpfs on /tmp, /var/tmp and /dev/shm.
+    What a run writes there is seen by no other run and is gone with its last process."""
+    try:
+        libc = _libc()
+        if libc.unshare(0x00020000 | 0x08000000) != 0:  # CLONE_NEWNS | CLONE_NEWIPC
+            return False
+        libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None)  # MS_REC | MS_PRIVATE
+        for folder in (b"/tmp", b"/var/tmp", b"/dev/shm"):
+            if os.path.isdir(folder):
+                if libc.mount(b"tmpfs", folder, b"tmpfs", 0x2 | 0x4, b"size=256m,mode=1777") != 0:
+                    return False
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=False):
     """The forked candidate process. It is forked ahead of its run: it drops its privileges, then
     waits for its spec (the program and its limits), then serves requests until it is killed."""
+    if namespaces and private_scratch():
+        scratch = None  # /tmp itself is the run's own now
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -900,6 +920,8 @@ class Zygote:
             if drop_user is not None:
                 os.chown(self.scratch, drop_user[0], drop_user[1])
         self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
+        # On a shared host, as root: each run gets private scratch space and IPC (namespaces).
+        self.namespaces = not sole_tenant and drop_user is not None and os.geteuid() == 0
 
     def prefork(self):
         """Fork the next run's process now, while nothing waits for it; announce it (SPARE)."""
@@ -923,7 +945,7 @@ class Zygote:
                 for fd in (req_w, rep_r, out_r):
                     if fd is not None:
                         os.close(fd)
-                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch)
+                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch, self.namespaces)
             except BaseException:
                 try:
                     traceback.print_exc()  # into the run's output, which the test's report shows
@@ -1051,7 +1073,7 @@ class Zygote:
             _empty(self.scratch)
         if self.sole_tenant:
             clean_scratch(self.baseline, self.drop_user)
-        elif self.drop_user is not None:
+        elif self.drop_user is not None and not self.namespaces:
             clean_scratch({}, self.drop_user, owner_only=True)
         self.prefork()
 
