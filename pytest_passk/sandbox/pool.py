@@ -203,6 +203,16 @@ class WorkerPool(Sandbox):
                 if job is None:
                     stopping = True
                     break
+                bounces = getattr(job, "_bounces", 0)
+                if job.avoid == f"{self.name}-{index}" and self.settings.workers > 1 and bounces < 200:
+                    # A rerun that should happen elsewhere (another verifier, other containers):
+                    # back in the queue for another worker (for a while: a busy or dead other
+                    # worker does not keep it from running at all).
+                    job._bounces = bounces + 1  # type: ignore[attr-defined]
+                    self._jobs.put(job)
+                    if not inflight:
+                        time.sleep(0.002)
+                    continue
                 try:
                     conn.send(job.message())
                 except (OSError, ValueError):  # ValueError: a pipe already closed; noticed below
