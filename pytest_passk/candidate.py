@@ -6,8 +6,11 @@ to that process and come back as plain data, ``.run()`` executes the program ins
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +53,8 @@ class Candidate:
         self.index = index
         self.timeout = timeout
         self._process = process
+        self._path: str | None = None
+        self.tmpdir: str | None = None
 
     def __repr__(self) -> str:
         return f"<Candidate {self.problem_id}#{self.index}>"
@@ -62,9 +67,20 @@ class Candidate:
 
     @property
     def path(self) -> str:
-        """Where the program is stored inside the sandbox (for the program's own use, e.g. ``.run()``)."""
-        __tracebackhide__ = True
-        return self.process.request({"op": "path"})
+        """A file holding :attr:`code`, written here on the trusted side (for static checks, linters),
+        removed after the run. The program itself runs in the sandbox, from its own copy."""
+        if self._path is None:
+            self.tmpdir = tempfile.mkdtemp(prefix="passk-candidate-")
+            self._path = os.path.join(self.tmpdir, "candidate.py")
+            with open(self._path, "w", encoding="utf-8", errors="surrogatepass") as fh:
+                fh.write(self.code)
+        return self._path
+
+    def cleanup(self) -> None:
+        """Remove the file :attr:`path` wrote, if any."""
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = self._path = None
 
     def module(self) -> ModuleHandle:
         """The program as a module: ``module().name`` is a top-level value (data) or a handle."""

@@ -159,6 +159,8 @@ def _canonical(value: Any) -> str:
         return t.__name__ + "[" + ",".join(_canonical(v) for v in value) + "]"
     if isinstance(value, Handle):
         return f"<{value._type}>"
+    if t is int:  # repr of an int over 4300 digits raises (and is quadratic): hex never does
+        return "i" + format(value, "x")
     return repr(value)
 
 

@@ -231,6 +231,7 @@ class VerifierPlugin:
             self.current = None
             item.config.stash[candidate_key] = None  # type: ignore[assignment]
         ended = proc.end()
+        candidate.cleanup()
         if run.call is not None:
             reason = run.call
         else:
