@@ -35,6 +35,9 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("image", "string", "auto", "Docker image the sandbox runs; it must hold python3 and the suite's own "
      "dependencies. auto: pytest-passk/python:bookworm if present (scripts/setup-docker.sh builds it offline), "
      "else the official python:X.Y-slim of this Python", {}),
+    ("candidate-packages", "linelist", None, "installed distribution (with its requirements) that candidates "
+     "may import, e.g. numpy (repeatable): copied next to the candidates' Python (Docker: into an image derived "
+     "from --passk-image; local: a folder on their import path)", {"action": "append"}),
     ("ray", "string", None, "execute on the nodes of a running Ray cluster at ADDRESS (auto: the local one; "
      "needs pytest-passk[ray]): each node runs --passk-sandbox with as many workers as it has CPUs", {}),
     ("workers", "string", None, "number of sandbox workers (default: number of CPU cores)", {}),
@@ -131,6 +134,7 @@ class Settings:
     predict: list[int] = field(default_factory=list)  #: empty: the report's default K
     price: tuple[float, float] | None = None  #: per million (prompt, generated) tokens
     plot: Path | None = None
+    candidate_packages: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -217,6 +221,7 @@ class Settings:
             predict=_predict(_raw(config, "predict")),
             price=_price(_raw(config, "price")),
             plot=_plot(_raw(config, "plot")),
+            candidate_packages=[p for line in _raw(config, "candidate-packages") or [] for p in line.replace(",", " ").split()],
         )
 
 

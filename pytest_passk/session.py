@@ -56,6 +56,7 @@ def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
         image=settings.image,
         memory=settings.memory,
         zygotes=settings.runs,
+        candidate_packages=settings.candidate_packages,
         options=options,
     ))
 

@@ -347,3 +347,34 @@ def test_support_code_ships_helpers_next_to_the_candidate(pytester: pytest.Pytes
     rec = problem(result.report, "invert")
     assert rec["passed_samples"] == [True, False, False], rec
     result.assert_outcomes(passed=1)
+
+
+NUMPY_SUITE = '''
+    from pytest_passk import passk
+
+    @passk(k=1, n=1, id="mean", style="chat", prompt="Write mean(xs) with numpy.")
+    def test_mean(candidate):
+        assert candidate.function("mean")([1, 2, 3, 6]) == 3.0
+'''
+NUMPY_CANDIDATE = "import numpy as np\ndef mean(xs):\n    return float(np.mean(xs))\n"
+
+
+@pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_candidates_import_only_the_packages_the_suite_declares(pytester: pytest.Pytester, passk_run,
+                                                                sandbox: str) -> None:
+    if sandbox == "docker":
+        from conftest import need_docker
+
+        need_docker()
+    if sandbox == "local" and os.geteuid() != 0:
+        pytest.skip("as a normal user local candidates share this Python and its packages")
+    pytester.makepyfile(NUMPY_SUITE)
+    rows = [("mean", NUMPY_CANDIDATE)]
+    plain = passk_run(rows, f"--passk-sandbox={sandbox}", "--passk-runs=1")
+    rec = problem(plain.report, "mean")
+    assert rec["reasons"] == {"error": 1} and "No module named 'numpy'" in rec["first_failure"]["message"], rec
+    declared = passk_run(rows, f"--passk-sandbox={sandbox}", "--passk-runs=1", "--passk-candidate-packages=numpy")
+    assert problem(declared.report, "mean")["passed_samples"] == [True], problem(declared.report, "mean")
+    bad = passk_run(rows, f"--passk-sandbox={sandbox}", "--passk-candidate-packages=no-such-dist-xyz")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*'no-such-dist-xyz', which is not installed here; pip install no-such-dist-xyz*"])

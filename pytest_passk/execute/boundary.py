@@ -192,6 +192,7 @@ class ZygoteLink:
         self.socketdir: str | None = None
         self.spare: bytes | None = None  #: the token of the candidate process forked for the next run
         self._accepted: dict[bytes, socket.socket] = {}
+        self.gone = False  #: the zygote's stream ended: it died (its container was killed, ...)
 
     def _fill(self, text: str, seed: str) -> str:
         text = text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts))
@@ -217,6 +218,7 @@ class ZygoteLink:
         """Start the zygote (each start gets a fresh hash seed) and wait for its READY."""
         self.starts += 1
         self.spare = None
+        self.gone = False
         if self.direct:
             self._listen()
         seed = str(1 + int.from_bytes(os.urandom(4), "big") % 4294967294)
@@ -257,10 +259,6 @@ class ZygoteLink:
         except (OSError, ValueError):
             return ""
 
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def send(self, kind: int, run: int, payload: bytes = b"") -> None:
         if self.proc is None or self.proc.stdin is None:
             raise OSError(f"{self.label} is not running")
@@ -294,8 +292,23 @@ class ZygoteLink:
                 ready, _, _ = select.select([self.reader.fd], [], [], remaining)
             except InterruptedError:
                 continue
-            if ready and not self.reader.feed():
+            if ready and not self.feed():
                 return None
+
+    def feed(self) -> bool:
+        """Read what the zygote sent; False (and :attr:`gone`) once its stream has ended."""
+        assert self.reader is not None
+        try:
+            if self.reader.feed():
+                return True
+        except OSError:
+            pass
+        self.gone = True
+        return False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and not self.gone
 
     def take_spare(self, deadline: float) -> socket.socket | None:
         """The connection of the candidate process forked for the next run (direct links)."""
@@ -505,7 +518,7 @@ class CandidateProcess:
                 else:
                     eof = True
             elif control in ready:
-                if not self.link.reader.feed():  # type: ignore[union-attr]
+                if not self.link.feed():
                     self.lost_zygote = True
                     self._gone("crash", "the sandbox process died")
 

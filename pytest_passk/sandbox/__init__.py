@@ -27,6 +27,8 @@ class SandboxSettings:
     #: Zygotes per verifier (each with its own hash seed, in its own container): runs of one
     #: candidate alternate between them. Set from ``--passk-runs``, at most 2.
     zygotes: int = 2
+    #: Installed distributions candidates may import (``--passk-candidate-packages``).
+    candidate_packages: list[str] = field(default_factory=list)
     #: Settings of a sandbox that wraps another (e.g. the Ray sandbox's address and inner sandbox).
     options: dict[str, str] = field(default_factory=dict)
 

@@ -161,8 +161,29 @@ class DockerSandbox(WorkerPool):
             raise SandboxError(f"image {self.image!r} has no python3 of version 3.8 or newer; "
                                "use an image with Python 3.8+ (the candidates' Python)")
         self._python = version
+        if self.settings.candidate_packages:
+            self.image = self._with_packages(self.image, version)
         self._image_env = image_env(self.image)
         super().start(nodeids)
+
+    def _with_packages(self, base: str, version: tuple[int, int]) -> str:
+        """An image derived from ``base`` holding copies of the packages candidates may import."""
+        from pytest_passk.sandbox.packages import candidate_site, check_python
+
+        check_python(version, f"image {base!r}")
+        site = candidate_site(self.settings.candidate_packages)
+        base_id = _docker("image", "inspect", "--format", "{{.Id}}", base, timeout=30).stdout.strip()
+        tag = f"pytest-passk/candidates:{site.name}-{base_id.split(':')[-1][:12]}"
+        if _docker("image", "inspect", tag, timeout=30).returncode == 0:
+            return tag
+        dockerfile = f"FROM {base}\nCOPY . /opt/passk/site\nENV PYTHONPATH=/opt/passk/site\n"
+        proc = subprocess.run(["docker", "build", "-q", "-t", tag, "-f", "-", str(site)], input=dockerfile,
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "DOCKER_BUILDKIT": "0"})  # the classic builder needs no registry
+        if proc.returncode != 0:
+            raise SandboxError(f"could not build the candidates' image {tag} from {base}: "
+                               f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+        return tag
 
     def init_fields(self, index: int) -> dict[str, Any]:
         fields = super().init_fields(index)
@@ -211,13 +232,16 @@ class DockerSandbox(WorkerPool):
             pass  # no docker command or no engine (start() failed and said so): nothing of ours to remove
 
     def environment(self) -> str:
-        """The id of the image ``--passk-image`` names (or ``auto`` resolves to) right now."""
+        """The id of the image ``--passk-image`` names (or ``auto`` resolves to) right now, and the
+        packages candidates may import."""
+        packages = ",".join(sorted(self.settings.candidate_packages))
+        suffix = f" with {packages}" if packages else ""
         try:
             image = resolve_image(self.image or "auto")
             proc = _docker("image", "inspect", "--format", "{{.Id}}", image, timeout=30)
         except (OSError, subprocess.SubprocessError):
-            return f"unresolved {self.image}"
-        return proc.stdout.strip() if proc.returncode == 0 else f"unresolved {image}"
+            return f"unresolved {self.image}{suffix}"
+        return (proc.stdout.strip() if proc.returncode == 0 else f"unresolved {image}") + suffix
 
     def describe(self) -> str:
         return (f"docker ({self.settings.workers} verifiers with containers of {self.image}, engine {self.engine}; "

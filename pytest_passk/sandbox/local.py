@@ -61,6 +61,12 @@ class LocalSandbox(WorkerPool):
     def start(self, nodeids: list[str]) -> None:
         self.drop_user = NOBODY if os.geteuid() == 0 else None
         self.python, self.version = candidate_python(self.drop_user)
+        self.site = None
+        if self.settings.candidate_packages:
+            from pytest_passk.sandbox.packages import candidate_site, check_python
+
+            check_python(self.version, f"the candidates' interpreter {self.python}")
+            self.site = str(candidate_site(self.settings.candidate_packages))
         if self.drop_user is None:
             # Candidates run as this user: keep them out of this process's pipes and memory.
             from pytest_passk.execute.verifier import not_dumpable
@@ -71,7 +77,8 @@ class LocalSandbox(WorkerPool):
     def environment(self) -> str:
         """The candidates' interpreter: verdicts are kept per interpreter."""
         exe, version = candidate_python(NOBODY if os.geteuid() == 0 else None)
-        return f"{exe} {version[0]}.{version[1]}"
+        packages = ",".join(sorted(self.settings.candidate_packages))
+        return f"{exe} {version[0]}.{version[1]}" + (f" with {packages}" if packages else "")
 
     def zygote_command(self, index: int) -> tuple[list[str], dict[str, str] | None]:
         flags = ["-s", "-P"] if self.version >= (3, 11) else ["-s"]
@@ -80,15 +87,14 @@ class LocalSandbox(WorkerPool):
             "PYTHONHASHSEED": "{hashseed}", "HOME": "/tmp",
             "PASSK_CONNECT": "{socket}",  # each candidate process gets its own connection to the verifier
         }
+        if getattr(self, "site", None):
+            env["PYTHONPATH"] = self.site
         if self.drop_user is not None:
             # Candidates must not be able to signal, trace or read the verifier, nor another
             # zygote's candidates: each zygote gets a user of its own.
             uid = candidate_uid(index)
             env["PASSK_DROP_USER"] = f"{uid}+{{zygote}}:{uid}+{{zygote}}"
         return [self.python, *flags, "-c", zygote_source()], env
-
-    def environment(self) -> str:
-        return f"{sys.executable} {sys.version}"
 
     def describe(self) -> str:
         who = "as users of their own" if os.geteuid() == 0 else "as this user (they can signal pytest's processes)"
