@@ -32,8 +32,8 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "e.g. tensor_parallel_size=2", {"action": "append"}),
     ("sandbox", "string", "docker", "where candidates run: docker (isolated containers) or local "
      "(subprocesses on the host, no isolation: trusted code only)", {}),
-    ("image", "string", "auto", "Docker image the sandbox runs; it must hold python3 and the suite's own "
-     "dependencies. auto: pytest-passk/python:bookworm if present (scripts/setup-docker.sh builds it offline), "
+    ("image", "string", "auto", "Docker image candidates run in; it needs python3 (3.8+) and whatever candidates "
+     "may import (the suite itself runs on this host). auto: pytest-passk/python:bookworm if present (scripts/setup-docker.sh builds it offline), "
      "else the official python:X.Y-slim of this Python", {}),
     ("candidate-packages", "linelist", None, "installed distribution (with its requirements) that candidates "
      "may import, e.g. numpy (repeatable): copied next to the candidates' Python (Docker: into an image derived "
