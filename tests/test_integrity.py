@@ -1294,7 +1294,7 @@ def test_a_candidate_cannot_kill_another_runs_candidate(tmp_path: Path) -> None:
 
 # -- what the sandbox reports about a run is not trusted to mean "passed" -----------------------------
 
-@pytest.mark.parametrize("reason", ["passed", "skipped", "no-samples"])
+@pytest.mark.parametrize("reason", ["passed", "no-samples", "skipped"])
 def test_a_reason_from_inside_the_sandbox_never_passes(reason: str) -> None:
     """The zygote's EXIT report comes from inside the sandbox: in Docker the zygote shares its container
     with candidate code, and a local run as a normal user runs candidates as that same user (a candidate
@@ -1304,4 +1304,4 @@ def test_a_reason_from_inside_the_sandbox_never_passes(reason: str) -> None:
     from pytest_passk.execute.boundary import CandidateGone
     from pytest_passk.execute.verifier import _reason_for
 
-    assert _reason_for(CandidateGone(reason, "reported by the sandbox")) not in ("passed", "skipped")
+    assert _reason_for(CandidateGone(reason, "reported by the sandbox")) != "passed"
