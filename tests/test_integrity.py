@@ -70,6 +70,16 @@ def test_lenient(candidate, case):
     except Exception:
         pass
 ''',
+    # results that are legitimately large or unusual: the boundary must carry them (controls only)
+    "big": '''
+import math
+
+
+def test_big(candidate, case):
+    fact = candidate.function("fact")
+    assert fact(2000) == math.factorial(2000)
+    assert fact(0) == 1
+''',
     # a test body that maps the candidate over its cases
     "map": '''
 def test_map(candidate, case):
@@ -104,6 +114,7 @@ CONTROLS: dict[str, tuple[str, str]] = {
     "lenient-control-raises": ("lenient", "def add(a, b):\n    if a is None:\n        raise TypeError('no')\n"
                                           "    return a + b\n"),
     "map-control": ("map", CORRECT),
+    "big-control": ("big", "import math\ndef fact(n):\n    return math.factorial(n)\n"),
 }
 
 
@@ -1181,10 +1192,10 @@ def _humaneval_problems() -> dict[str, dict]:
     return {p["task_id"]: p for p in problems if p["task_id"] in HUMANEVAL_ATTACKS}
 
 
-@pytest.fixture(scope="module")
-def humaneval_run(tmp_path_factory: pytest.TempPathFactory):
+def run_humaneval_tricks(root: Path, sandbox: str) -> dict:
+    """Every trick of :data:`HUMANEVAL_ATTACKS`, then the canonical solution, through
+    example_suites/humaneval in ``sandbox`` (one worker, one run each)."""
     problems = _humaneval_problems()
-    root = tmp_path_factory.mktemp("humaneval")
     rows = []
     for task, attacks in HUMANEVAL_ATTACKS.items():
         rows += [(task, code) for _, code in attacks] + [(task, problems[task]["canonical_solution"])]
@@ -1192,22 +1203,32 @@ def humaneval_run(tmp_path_factory: pytest.TempPathFactory):
     ids = ",".join(t.split("/")[1] for t in HUMANEVAL_ATTACKS)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", os.path.join(REPO, "example_suites", "humaneval"), "-q",
-         "--passk-sandbox=local", "--passk-workers=1", "--passk-runs=1", f"--humaneval-ids={ids}",
+         f"--passk-sandbox={sandbox}", "--passk-workers=1", "--passk-runs=1", f"--humaneval-ids={ids}",
          f"--passk-samples={samples}", "--passk-store=:memory:", f"--passk-report={root / 'report.json'}",
          "-p", "no:cacheprovider", f"--rootdir={os.path.join(REPO, 'example_suites', 'humaneval')}"],
-        cwd=root, env=inner_env(), capture_output=True, text=True, timeout=600,
+        cwd=root, env=inner_env(), capture_output=True, text=True, timeout=900,
     )
     assert (root / "report.json").exists(), proc.stdout[-4000:] + proc.stderr[-3000:]
     report = json.loads((root / "report.json").read_text())
     return {"proc": proc, "problems": problems, "by_id": {p["id"]: p for p in report["problems"]}}
 
 
+def humaneval_verdicts(run: dict, task: str) -> tuple[dict[str, bool], dict[str, bool]]:
+    """(verdict of each sample by name, the verdicts that should be) for ``task``."""
+    rec = run["by_id"][task]
+    names = [name for name, _ in HUMANEVAL_ATTACKS[task]] + ["canonical"]
+    return dict(zip(names, rec["passed_samples"])), {**{n: False for n in names[:-1]}, "canonical": True}
+
+
+@pytest.fixture(scope="module")
+def humaneval_run(tmp_path_factory: pytest.TempPathFactory):
+    return run_humaneval_tricks(tmp_path_factory.mktemp("humaneval"), "local")
+
+
 @pytest.mark.parametrize("task", list(HUMANEVAL_ATTACKS))
 def test_humaneval_tricks_fail_and_canonical_passes(humaneval_run, task: str) -> None:
-    rec = humaneval_run["by_id"][task]
-    names = [name for name, _ in HUMANEVAL_ATTACKS[task]] + ["canonical"]
-    verdicts = dict(zip(names, rec["passed_samples"]))
-    assert verdicts == {**{n: False for n in names[:-1]}, "canonical": True}, describe(rec)
+    verdicts, expected = humaneval_verdicts(humaneval_run, task)
+    assert verdicts == expected, describe(humaneval_run["by_id"][task])
 
 
 NAIVE_HUMANEVAL = r'''
