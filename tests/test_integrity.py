@@ -511,7 +511,7 @@ ADVERSARIES: dict[str, Attack] = {
                     _send(fd, json.dumps({"v": v}).encode())
                 except (OSError, TypeError):
                     pass
-        ''' + WRONG, "malformed"),
+        ''' + WRONG, "malformed", "assertion"),
     "reply-oversized": attack("add", REPLY_FD + '''
         def add(a, b):
             os.write(_reply_fd(), struct.pack("!I", 0xFFFFFFF0) + b"{" * 65536)
@@ -1264,13 +1264,17 @@ def add(a, b):
     with open("{shared}/victim-pid.tmp", "w") as fh:
         fh.write(str(os.getpid()))
     os.rename("{shared}/victim-pid.tmp", "{shared}/victim-pid")
-    time.sleep(2.5)
+    end = time.monotonic() + 6
+    while time.monotonic() < end and not os.path.exists("{shared}/killer-ready"):
+        time.sleep(0.01)
+    time.sleep(1)
     return a + b
 '''
 KILLER = '''
 import os, signal, time
 def add(a, b):
-    end = time.monotonic() + 2.5
+    open("{shared}/killer-ready", "w").close()
+    end = time.monotonic() + 6
     while time.monotonic() < end:
         try:
             pid = int(open("{shared}/victim-pid").read())
@@ -1298,8 +1302,10 @@ def test_a_candidate_cannot_kill_another_runs_candidate(tmp_path: Path) -> None:
         (tmp_path / "test_pair.py").write_text(SUITE_HEAD + SUITE_TEST.format(
             name="ADD", cases=["killer", "victim"], body=body.strip("\n")))
         (tmp_path / "pytest.ini").write_text("[pytest]\n")
-        samples = write_samples(tmp_path / "samples.jsonl", [("killer", _fill(KILLER, {"shared": str(shared)})),
-                                                            ("victim", _fill(VICTIM, {"shared": str(shared)}))])
+        # Jobs go out two at a time per worker: three victims make sure one runs next to the killer.
+        victims = [("victim", _fill(VICTIM, {"shared": str(shared)}) + f"# victim {i}\n") for i in range(3)]
+        samples = write_samples(tmp_path / "samples.jsonl",
+                                [("killer", _fill(KILLER, {"shared": str(shared)})), *victims])
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "test_pair.py", "-q", "--passk-sandbox=local", "--passk-workers=2",
              "--passk-runs=1", "--passk-timeout=10", f"--passk-samples={samples}", "--passk-store=:memory:",
@@ -1307,8 +1313,8 @@ def test_a_candidate_cannot_kill_another_runs_candidate(tmp_path: Path) -> None:
             cwd=tmp_path, env=inner_env(), capture_output=True, text=True, timeout=300)
         by_id = {p["id"]: p for p in json.loads((tmp_path / "report.json").read_text())["problems"]}
         assert by_id["killer"]["passed_samples"] == [False], describe(by_id["killer"])
-        assert (shared / "victim-pid").exists(), "the victim never ran concurrently with the killer\n" + proc.stdout[-3000:]
-        assert by_id["victim"]["passed_samples"] == [True], describe(by_id["victim"])
+        assert (shared / "victim-pid").exists() and (shared / "killer-ready").exists(), proc.stdout[-3000:]
+        assert by_id["victim"]["passed_samples"] == [True, True, True], describe(by_id["victim"])
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
