@@ -422,3 +422,52 @@ def test_humaneval_tricks_fail_in_docker(humaneval_docker: dict[str, Any], task:
 
     verdicts, expected = humaneval_verdicts(humaneval_docker, task)
     assert verdicts == expected, describe_record(humaneval_docker["by_id"][task])
+
+
+# -- the local gauntlet's attacks that need other test bodies (a lenient test that swallows Exception,
+# a test that maps the candidate, values of every builtin type), through Docker ----------------------
+
+DOCKER_GAUNTLET = ["lenient-hang", "lenient-sleep", "lenient-exit", "lenient-keyboardinterrupt", "lenient-systemexit",
+                   "map-stopiteration", "map-stopiteration-subclass", "subclass-lying-builtins",
+                   "int-subclass-ne-slot", "magicmock-side-effect", "object-claims-int-class",
+                   "settrace-rewrites-test-locals", "exception-str-exits", "exception-named-like-outcome",
+                   "returns-shared-dag", "reply-too-many-objects", "reply-forged-handle", "reply-huge-int"]
+
+
+@pytest.fixture(scope="module")
+def docker_gauntlet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    need_docker()
+    from test_integrity import ADVERSARIES, CONTROLS, inner_env, suite_source
+
+    root = tmp_path_factory.mktemp("docker-gauntlet")
+    cases = {name: (ADVERSARIES[name].test, ADVERSARIES[name].code) for name in DOCKER_GAUNTLET}
+    cases.update(CONTROLS)
+    (root / "test_gauntlet.py").write_text(suite_source(cases))
+    (root / "pytest.ini").write_text("[pytest]\n")
+    samples = root / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": n, "completion": c}) + "\n" for n, (_, c) in cases.items()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_gauntlet.py", "-q", "--passk-sandbox=docker", "--passk-workers=1",
+         "--passk-runs=1", "--passk-timeout=3", "--passk-memory=256MiB", f"--passk-samples={samples}",
+         "--passk-store=:memory:", f"--passk-report={root / 'report.json'}", "-p", "no:cacheprovider"],
+        cwd=root, env=inner_env(), capture_output=True, text=True, timeout=900)
+    assert (root / "report.json").exists(), proc.stdout[-4000:] + proc.stderr[-3000:]
+    report = json.loads((root / "report.json").read_text())
+    return {"proc": proc, "by_id": {p["id"]: p for p in report["problems"]}, "controls": list(CONTROLS)}
+
+
+@pytest.mark.parametrize("case", DOCKER_GAUNTLET)
+def test_gauntlet_attack_fails_in_docker(docker_gauntlet: dict[str, Any], case: str) -> None:
+    from test_integrity import ADVERSARIES, describe as describe_record
+
+    rec = docker_gauntlet["by_id"][case]
+    assert rec["passed_samples"] == [False], describe_record(rec)
+    assert rec["first_failure"]["reason"] in ADVERSARIES[case].reasons, describe_record(rec)
+
+
+def test_gauntlet_controls_pass_in_docker(docker_gauntlet: dict[str, Any]) -> None:
+    from test_integrity import describe as describe_record
+
+    failed = [describe_record(docker_gauntlet["by_id"][c]) for c in docker_gauntlet["controls"]
+              if docker_gauntlet["by_id"][c]["passed_samples"] != [True]]
+    assert failed == [], "\n\n".join(failed)
