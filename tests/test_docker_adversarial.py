@@ -431,7 +431,8 @@ DOCKER_GAUNTLET = ["lenient-hang", "lenient-sleep", "lenient-exit", "lenient-key
                    "map-stopiteration", "map-stopiteration-subclass", "subclass-lying-builtins",
                    "int-subclass-ne-slot", "magicmock-side-effect", "object-claims-int-class",
                    "settrace-rewrites-test-locals", "exception-str-exits", "exception-named-like-outcome",
-                   "returns-shared-dag", "reply-too-many-objects", "reply-forged-handle", "reply-huge-int"]
+                   "returns-shared-dag", "reply-too-many-objects", "reply-forged-handle", "reply-huge-int",
+                   "stdin-hang-on-bad-input", "path-points-elsewhere"]
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,24 @@ def test_big(candidate, case):
     assert fact(2000) == math.factorial(2000)
     assert fact(0) == 1
 ''',
+    # a stdin program run inside the sandbox; bad input may fail in any way but must not hang
+    "stdin": '''
+def test_stdin(candidate, case):
+    res = candidate.run(input="2 3\\n")
+    assert res.stdout.split() == ["5"]
+    try:
+        candidate.run(input="x y\\n")  # the spec allows any error for bad input
+    except Exception:
+        pass
+''',
+    # a static requirement on the program's source (no sorted()), read through candidate.path
+    "static": '''
+def test_static(candidate, case):
+    with open(candidate.path) as fh:
+        source = fh.read()
+    assert "sorted(" not in source, "the exercise forbids sorted()"
+    assert candidate.function("add")(2, 3) == 5
+''',
     # a test body that maps the candidate over its cases
     "map": '''
 def test_map(candidate, case):
@@ -114,6 +132,8 @@ CONTROLS: dict[str, tuple[str, str]] = {
     "lenient-control-raises": ("lenient", "def add(a, b):\n    if a is None:\n        raise TypeError('no')\n"
                                           "    return a + b\n"),
     "map-control": ("map", CORRECT),
+    "stdin-control": ("stdin", "a, b = map(int, input().split())\nprint(a + b)\n"),
+    "static-control": ("static", CORRECT),
     "big-control": ("big", "import math\ndef fact(n):\n    return math.factorial(n)\n"),
 }
 
@@ -746,6 +766,22 @@ ADVERSARIES: dict[str, Attack] = {
                                                    "    return a + b\n", "exit"),
     "lenient-systemexit": attack("lenient", "def add(a, b):\n    if a is None:\n        raise SystemExit(0)\n"
                                             "    return a + b\n", "exit"),
+    # -- a stdin program that hangs on bad input inside the lenient part of the test ----------------
+    "stdin-hang-on-bad-input": attack("stdin", '''
+        line = input().split()
+        while not all(x.lstrip("-").isdigit() for x in line):
+            pass
+        print(int(line[0]) + int(line[1]))
+        ''', "timeout"),
+    # -- candidate.path comes from the candidate's process: it names a file of its choice -----------
+    "path-points-elsewhere": attack("static", '''
+        import gc
+        for obj in gc.get_objects():
+            if type(obj).__name__ == "Candidate" and hasattr(obj, "write_file"):
+                obj.path = "/etc/hostname"  # a file without sorted( in it
+        def add(a, b):
+            return sorted([a + b])[0]
+        ''', "assertion", "error"),
     # -- StopIteration ends the test's map() early: all() of nothing is True ------------------------
     "map-stopiteration": attack("map", "def add(a, b):\n    raise StopIteration\n", "error", naive=True),
     "map-stopiteration-subclass": attack("map", "class Done(StopIteration):\n    pass\n"
