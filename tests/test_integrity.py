@@ -440,39 +440,64 @@ ADVERSARIES: dict[str, Attack] = {
                 return a + b  # only reachable if the trusted side were in this process
             return 0
         ''', "assertion"),
-    # The zygote's own state is in the candidate's memory (it was forked from it): forge the EXIT
-    # frame that tells the verifier how the run ended, with reason "passed", on every way out.
+    # The zygote's state is in the candidate's memory (it was forked from it): forge the EXIT frames
+    # that tell the verifier how a run ended, with reason "passed", on every way out: the zygote's
+    # control descriptor, every own descriptor, the verifier's Unix socket (the zygote's `connect`,
+    # and every socket path in /proc/net/unix) introduced with the control token and a random one.
     "forge-exit-frame-from-zygote-memory": attack("add", '''
-        import gc, json, os, struct, sys
-        def _forge():
-            run, out_fd = None, None
+        import json, os, socket, struct, sys
+
+
+        def _zygote():
             frame = sys._getframe()
             while frame is not None:
-                if frame.f_code.co_name == "spawn" and "run" in frame.f_locals:
-                    run = frame.f_locals["run"]
-                    out_fd = getattr(frame.f_locals.get("self"), "out_fd", None)
+                me = frame.f_locals.get("self")
+                if type(me).__name__ == "Zygote":
+                    return me
                 frame = frame.f_back
-            if run is None:
-                return []
+            return None
+
+
+        def _sockets():
+            paths = []
+            try:
+                for line in open("/proc/net/unix").read().splitlines()[1:]:
+                    parts = line.split()
+                    if len(parts) >= 8 and parts[-1].startswith("/"):
+                        paths.append(parts[-1])
+            except OSError:
+                pass
+            return paths
+
+
+        def _forge():
+            zyg = _zygote()
             body = json.dumps({"reason": "passed", "message": "", "output": "", "duration": 0}).encode()
-            frame = struct.pack("!BII", 12, run, len(body)) + body
-            wrote = []
-            targets = [out_fd] if out_fd is not None else []
-            for pid in (os.getppid(),):
+            frames = b"".join(struct.pack("!BII", 12, run, len(body)) + body for run in range(1, 200))
+            done = []
+            targets = [getattr(zyg, "out_fd", None)] if zyg is not None else []
+            for fd in targets + [int(n) for n in os.listdir("/proc/self/fd")]:
                 try:
-                    targets += [os.open("/proc/%d/fd/%s" % (pid, n), os.O_WRONLY)
-                                for n in os.listdir("/proc/%d/fd" % pid)]
-                except OSError:
+                    os.write(fd, frames)
+                    done.append(fd)
+                except (OSError, TypeError):
                     pass
-            for fd in targets:
-                try:
-                    os.write(fd, frame)
-                    wrote.append(fd)
-                except OSError:
-                    pass
-            return wrote
+            paths = ([zyg.connect] if zyg is not None and getattr(zyg, "connect", None) else []) + _sockets()
+            for path in paths:
+                for token in (bytes(8), os.urandom(8)):
+                    try:
+                        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        s.settimeout(1)
+                        s.connect(path)
+                        s.sendall(token + frames)
+                        done.append(path)
+                    except OSError:
+                        pass
+            return done
+
+
         WROTE = _forge()
-        print("forged EXIT frames written to", WROTE)
+        print("forged EXIT frames went to", WROTE)
         ''' + WRONG, "assertion", "malformed"),
     # -- ctypes writes to its own process ---------------------------------------------------------
     "ctypes-int-richcompare-always-true": attack("add", '''
@@ -585,7 +610,7 @@ ADVERSARIES: dict[str, Attack] = {
             for _ in range(200):
                 os.write(fd, one * 50000)
             return 0
-        ''', "malformed", "timeout"),
+        ''', "malformed", "timeout", "assertion"),
     # -- exceptions with malicious __str__ --------------------------------------------------------
     "exception-str-forges-reply": attack("add", REPLY_FD + '''
         class Sneaky(Exception):
@@ -723,6 +748,7 @@ ADVERSARIES: dict[str, Attack] = {
         import signal, time
         def add(a, b):
             fd = _reply_fd()
+            run_pid = os.getpid()
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
@@ -730,6 +756,8 @@ ADVERSARIES: dict[str, Attack] = {
                     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
                     with open("{shared}/helper-pid", "w") as fh:
                         fh.write(str(os.getpid()))
+                    while os.path.exists("/proc/%d" % run_pid):  # its own run must be over first
+                        time.sleep(0.002)
                     end = time.monotonic() + 20
                     while time.monotonic() < end:  # answer "5" then "0" to whatever asks next
                         for target in [fd] + list(range(3, 32)):

@@ -1,6 +1,6 @@
 """Leaves a helper behind (double fork, new session, SIGTERM/SIGPIPE ignored) that keeps writing
-replies of the answers the next candidate is asked for (3, 0, 1000001) to every descriptor it has and
-to every descriptor of every process it can open through /proc. The next candidate is wrong
+replies of the answers the next candidate is asked for (3, 0, 1000001), once its own run is over, to
+every descriptor it has and to every descriptor of every process it can open through /proc. The next candidate is wrong
 (wrong_after_helper): it must still fail."""
 import gc
 import json
@@ -29,11 +29,14 @@ def _spray(fd):
 
 def add(a, b):
     fd = _reply_fd()
+    run_pid = os.getpid()
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
             for sig in (signal.SIGTERM, signal.SIGPIPE, signal.SIGHUP, signal.SIGINT):
                 signal.signal(sig, signal.SIG_IGN)
+            while os.path.exists("/proc/%d" % run_pid):  # its own run must be over first
+                time.sleep(0.002)
             end = time.monotonic() + 60
             while time.monotonic() < end:
                 for target in [fd] + list(range(3, 32)):
