@@ -161,6 +161,28 @@ CASES = [
 ]
 
 
+#: How candidate processes reach their verifier: "direct" (a Unix socket of the verifier's mounted into
+#: the container: a local engine) or "relay" (the zygote relays requests and replies over the
+#: container's stdin/stdout: what a remote engine gets). Relay is forced here through a Docker context
+#: of another name that points at the same local engine.
+MODES = ["direct", "relay"]
+RELAY_CONTEXT = "passk-redteam-relay"
+
+
+def mode_env(env: dict[str, str], mode: str) -> dict[str, str]:
+    env = dict(env)
+    if mode == "relay":
+        have = subprocess.run(["docker", "context", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
+                              timeout=60).stdout.split()
+        if RELAY_CONTEXT not in have:
+            host = subprocess.run(["docker", "context", "inspect", "default", "--format", "{{.Endpoints.docker.Host}}"],
+                                  capture_output=True, text=True, timeout=60).stdout.strip() or "unix:///var/run/docker.sock"
+            subprocess.run(["docker", "context", "create", RELAY_CONTEXT, "--docker", f"host={host}"],
+                           capture_output=True, text=True, timeout=60)
+        env["DOCKER_CONTEXT"] = RELAY_CONTEXT
+    return env
+
+
 def host_addresses() -> list[str]:
     out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
     return [a for a in out if "." in a]
@@ -281,8 +303,8 @@ def samples_for(listener: HostListener) -> list[dict[str, str]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
+@pytest.fixture(scope="module", params=MODES)
+def corpus(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> CorpusRun:
     need_docker()
     run_dir = tmp_path_factory.mktemp("adversarial")
     shutil.copy(ADV / "adv_suite.py", run_dir / "test_adv_suite.py")
@@ -295,6 +317,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
     canary = f"passk-canary-{secrets.token_hex(8)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSK_") and k != "PYTEST_ADDOPTS"}
     env[CANARY_NAME] = canary
+    env = mode_env(env, request.param)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))  # this checkout's package
 
     suite_before = tree_digest(run_dir)
@@ -435,8 +458,8 @@ DOCKER_GAUNTLET = ["lenient-hang", "lenient-sleep", "lenient-exit", "lenient-key
                    "stdin-hang-on-bad-input", "path-points-elsewhere"]
 
 
-@pytest.fixture(scope="module")
-def docker_gauntlet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=MODES)
+def docker_gauntlet(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, Any]:
     need_docker()
     from test_integrity import ADVERSARIES, CONTROLS, inner_env, suite_source
 
@@ -451,7 +474,7 @@ def docker_gauntlet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         [sys.executable, "-m", "pytest", "test_gauntlet.py", "-q", "--passk-sandbox=docker", "--passk-workers=1",
          "--passk-runs=1", "--passk-timeout=3", "--passk-memory=256MiB", f"--passk-samples={samples}",
          "--passk-store=:memory:", f"--passk-report={root / 'report.json'}", "-p", "no:cacheprovider"],
-        cwd=root, env=inner_env(), capture_output=True, text=True, timeout=900)
+        cwd=root, env=mode_env(inner_env(), request.param), capture_output=True, text=True, timeout=900)
     assert (root / "report.json").exists(), proc.stdout[-4000:] + proc.stderr[-3000:]
     report = json.loads((root / "report.json").read_text())
     return {"proc": proc, "by_id": {p["id"]: p for p in report["problems"]}, "controls": list(CONTROLS)}
