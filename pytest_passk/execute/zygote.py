@@ -489,7 +489,20 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=F
     os.closerange(3, low)  # every inherited descriptor but the run's own channel
     os.closerange(low + 1, high)
     os.closerange(high + 1, 1 << 16)
+    try:
+        _libc().prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid program gives privileges back
+    except (OSError, AttributeError):
+        pass
     if drop_user is not None:
+        if namespaces:
+            # Outside a container the candidates' user is this zygote's alone: its process count
+            # stands in for a pids limit, and files and descriptors are bounded as in a container.
+            for which, value in ((resource.RLIMIT_NPROC, 256), (resource.RLIMIT_FSIZE, 64 << 20),
+                                 (resource.RLIMIT_NOFILE, 1024)):
+                try:
+                    resource.setrlimit(which, (value, value))
+                except (ValueError, OSError):
+                    pass
         os.setgroups([])
         os.setgid(drop_user[1])
         os.setuid(drop_user[0])
