@@ -13,17 +13,19 @@ import pytest
 
 MARKER = "passk"
 MARKER_SIGNATURE = (
-    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None, depends=()): "
+    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None, depends=(), "
+    "answer=None): "
     "evaluate a code-generating model on this test by repeated sampling; "
     "k: int or ints for pass@k, n: samples per problem (default max(k)), "
     "prompt: str or callable of the test's parameters (default: a 'prompt' parameter, else the docstring), "
     "id: problem id, str or callable (default: the node id), timeout: seconds per candidate run, "
     "reference: canonical solution code, min: correct samples needed for the item to pass, "
     "style: 'completion' (program = prompt + completion) or 'chat' (program = code block of the reply), "
-    "depends: glob(s) relative to the test file naming data the test reads (stored verdicts are redone when they change)"
+    "depends: glob(s) relative to the test file naming data the test reads (stored verdicts are redone when they "
+    "change), answer: callable taking a sample's text and returning its final answer (majority voting, maj@k)"
 )
 STYLES = ("completion", "chat")
-_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style", "depends")
+_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style", "depends", "answer")
 
 
 class MarkerError(Exception):
@@ -44,6 +46,8 @@ class Problem:
     min_correct: int
     style: str | None
     fingerprint: str
+    #: the final answer of a sample's text (answer-style problems), for majority voting
+    answer: Callable[[str], Any] | None = None
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -243,6 +247,10 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
         raise MarkerError(f"passk(depends=...) must be a glob or a sequence of globs (relative to the test file), "
                           f"got {depends!r}")
 
+    answer = kw.get("answer")
+    if answer is not None and not callable(answer):
+        raise MarkerError(f"passk(answer=...) must be a callable taking a sample's text, got {type(answer).__name__}")
+
     return Problem(
         id=pid,
         nodeid=item.nodeid,
@@ -254,4 +262,5 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
         min_correct=min_correct,
         style=style,
         fingerprint=_fingerprint(item, [str(d) for d in depends]),
+        answer=answer,
     )
