@@ -21,6 +21,10 @@ from pytest_passk.protocol import RunResult
 DECIDING = 3
 #: At most this many timed-out candidates of one such problem are rerun.
 TIMEOUT_RERUNS = 3
+#: Confirmation reruns are numbered from here: apart from the ``--passk-runs`` runs (0, 1, ...), so
+#: raising --passk-runs later does not take a confirmation for a regular run, and each rerun still
+#: gets its own hash and random seeds.
+CONFIRM_BASE = 1000
 #: EvalPlus' rule for a time limit from the reference's runtime.
 TIMEOUT_FLOOR = 1.0
 TIMEOUT_FACTOR = 4.0

@@ -190,7 +190,8 @@ class Evaluation:
         for res in with_reference:
             p = res.problem
             self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1,
-                               range(self.settings.reference_runs), p.timeout or self.settings.timeout)
+                               range(self.settings.reference_runs), p.timeout or self.settings.timeout,
+                               kind="reference")
         self.runner.drain()
         for res in with_reference:
             res.reference_runs = self.runner.runs_of(self.reference_key(res), res.problem.reference)
@@ -249,7 +250,6 @@ class Evaluation:
         extra = self.settings.confirm
         if not extra:
             return
-        before = self.runner.executed
         base = self.settings.runs
         for res in self.results.values():
             if res.verifier == "broken" or not res.texts:
@@ -259,16 +259,16 @@ class Evaluation:
             for i, text in enumerate(res.texts):
                 first.setdefault(self.program(res, text), i)
             codes = list(first)
-            chosen = checks.to_confirm([self.runner.runs_of(key, code)[:base] for code in codes])
+            chosen = checks.to_confirm([self.runner.runs_of(key, code, 0, base) for code in codes])
             for c in chosen:
                 code, index = codes[c], first[codes[c]]
-                runs = self.runner.runs_of(key, code)
+                runs = self.runner.runs_of(key, code, 0, base)
                 avoid = runs[-1].worker if runs and runs[-1].worker else None
                 self.runner.submit(res.problem, key, code, res.texts[index], index,
-                                   range(base, base + extra), res.timeout, avoid=avoid)
+                                   range(checks.CONFIRM_BASE, checks.CONFIRM_BASE + extra), res.timeout,
+                                   avoid=avoid, kind="confirm")
             res.confirmed = len(chosen)
         self.runner.drain()
-        self.suite.confirm_runs = self.runner.executed - before
 
     # -- score -------------------------------------------------------------------------------
 
@@ -276,25 +276,31 @@ class Evaluation:
         res.n, res.correct, res.flaky = 0, 0, 0
         res.passed_samples, res.first_failure, res.flaky_candidates = [], None, []
         res.reasons.clear()
-        key = self.key(res)
-        runs = ([[] for _ in res.texts] if res.verifier == "broken"
-                else [self.runner.runs_of(key, self.program(res, t)) for t in res.texts])
-        score_problem(res, runs, self.settings.flaky_pass)
+        key, base = self.key(res), self.settings.runs
+        broken = res.verifier == "broken"
+        codes = [self.program(res, t) for t in res.texts]
+        runs = [[] if broken else self.runner.runs_of(key, code, 0, base) for code in codes]
+        confirm = [[] if broken else self.runner.runs_of(key, code, checks.CONFIRM_BASE) for code in codes]
+        score_problem(res, runs, self.settings.flaky_pass, confirm)
         seen: set[str] = set()
-        for i, text in enumerate(res.texts):
-            code = self.program(res, text)
+        for i, code in enumerate(codes):
             if code in seen:
                 continue
             seen.add(code)
-            if len({r.passed for r in runs[i]}) > 1:
-                res.flaky_candidates.append(checks.flip_record(i, runs[i]))
+            every = runs[i] + confirm[i]
+            if len({r.passed for r in every}) > 1:
+                res.flaky_candidates.append(checks.flip_record(i, every))
 
     def score(self) -> None:
         from pytest_passk.scoring import score_selection
 
         suite, runner = self.suite, self.runner
-        suite.runs_executed = runner.executed
-        suite.runs_cached = runner.reused
+        # The candidates' own runs; reference and confirmation runs are counted apart.
+        suite.runs_executed = runner.executed_by["candidate"]
+        suite.runs_cached = runner.reused_by["candidate"]
+        suite.confirm_runs = runner.executed_by["confirm"]
+        suite.confirm_reused = runner.reused_by["confirm"]
+        suite.reference_executed = runner.executed_by["reference"]
         suite.sandbox = runner.sandbox_name
         suite.isolated = runner.isolates
         suite.load_seconds = self.generation.load_seconds

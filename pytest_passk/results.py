@@ -79,7 +79,9 @@ class SuiteResult:
     #: the Beta(a, b) of per-problem success rates fit to every problem's (n, c); pass@k comes
     #: from it when sampling was adaptive (the fixed-n estimator would be biased)
     prior: tuple[float, float] | None = None
-    confirm_runs: int = 0  #: runs spent confirming deciding passes and timeouts
+    confirm_runs: int = 0  #: runs executed to confirm deciding passes and timeouts
+    confirm_reused: int = 0  #: confirmation runs whose verdict came from the store
+    reference_executed: int = 0  #: runs of reference solutions executed (the rest came from the store)
 
     @property
     def adaptive(self) -> bool:

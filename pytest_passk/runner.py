@@ -23,6 +23,11 @@ class _Pending:
     key: str
     code_hash: str
     run: int
+    kind: str
+
+
+#: Why a run is made: a candidate's ``--passk-runs``, its reference solution, or a confirmation rerun.
+KINDS = ("candidate", "reference", "confirm")
 
 
 class Runner:
@@ -46,6 +51,9 @@ class Runner:
         self.submitted = 0  #: runs sent to the sandbox
         self.executed = 0  #: runs whose verdict came back
         self.reused = 0  #: runs whose verdict came from the store
+        #: the same counts by why the run was made (:data:`KINDS`)
+        self.executed_by = dict.fromkeys(KINDS, 0)
+        self.reused_by = dict.fromkeys(KINDS, 0)
         self.sandbox_name = ""
         self.isolates = True
         self._cached: dict[str, dict[tuple[str, int], RunResult]] = {}
@@ -122,7 +130,7 @@ class Runner:
         return False
 
     def submit(self, problem: Problem, key: str, code: str, text: str, index: int, runs: Iterable[int],
-               timeout: float, avoid: str | None = None) -> None:
+               timeout: float, avoid: str | None = None, kind: str = "candidate") -> None:
         """Run ``code`` (sample ``index`` of ``problem``, or -1 for its reference) through the test
         as the runs numbered ``runs``; runs already known, stored or in flight are not repeated."""
         h = code_hash(code)
@@ -135,12 +143,13 @@ class Runner:
             if hit is not None:
                 have[r] = hit
                 self.reused += 1
+                self.reused_by[kind] += 1
                 continue
             sandbox = self._ready_sandbox()
             sandbox.submit(Job(id=self._next_id, nodeid=problem.nodeid, problem_id=problem.id, index=index,
                                prompt=problem.prompt, text=text, code=code, timeout=timeout,
                                memory=self.settings.memory, run=r, avoid=avoid))
-            self._jobs[self._next_id] = _Pending(key, h, r)
+            self._jobs[self._next_id] = _Pending(key, h, r, kind)
             self._job_code[self._next_id] = code
             self._in_flight.add((key, h, r))
             self._next_id += 1
@@ -163,6 +172,7 @@ class Runner:
         self.store.add_run(code_hash(code), job.key, job.run, result)
         self.verdicts[(job.key, job.code_hash)][job.run] = result
         self.executed += 1
+        self.executed_by[job.kind] += 1
         self.progress({"stage": "execute", "done": self.executed, "total": self.submitted})
         return result
 
@@ -171,7 +181,7 @@ class Runner:
         while self.pending:
             self.poll(timeout=1.0)
 
-    def runs_of(self, key: str, code: str) -> list[RunResult]:
-        """The verdicts of one program, in run order."""
+    def runs_of(self, key: str, code: str, first: int = 0, stop: int | None = None) -> list[RunResult]:
+        """The verdicts of one program, in run order (run numbers ``first`` up to ``stop``)."""
         runs = self.verdicts.get((key, code_hash(code)), {})
-        return [runs[r] for r in sorted(runs)]
+        return [runs[r] for r in sorted(runs) if r >= first and (stop is None or r < stop)]

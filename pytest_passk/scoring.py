@@ -9,12 +9,15 @@ from pytest_passk.protocol import RunResult
 from pytest_passk.results import ProblemResult
 
 
-def score_problem(res: ProblemResult, runs: Sequence[Sequence[RunResult]], flaky_pass: bool) -> None:
-    """Fill ``res`` from ``runs[i]``, the verdicts of sample ``i`` (``res.texts[i]``) in run order."""
+def score_problem(res: ProblemResult, runs: Sequence[Sequence[RunResult]], flaky_pass: bool,
+                  confirm: Sequence[Sequence[RunResult]] | None = None) -> None:
+    """Fill ``res`` from ``runs[i]``, the verdicts of sample ``i`` (``res.texts[i]``) in run order,
+    and ``confirm[i]``, its confirmation reruns: they take part in the verdict (a flip makes the
+    candidate flaky) but not in ``reasons``, which counts the ``--passk-runs`` runs."""
     p = res.problem
     res.n = len(res.texts)
     for i, ordered in enumerate(runs):
-        oks = [r.passed for r in ordered]
+        oks = [r.passed for r in ordered] + [r.passed for r in (confirm[i] if confirm else ())]
         passed = stats.candidate_passed(oks, flaky_pass)
         if stats.is_flaky(oks):
             res.flaky += 1

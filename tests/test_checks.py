@@ -52,8 +52,9 @@ def test_reference_marks_verifiers_and_derives_timeouts(pytester: pytest.Pyteste
     broken = problem(report, "broken")
     assert broken["reference"]["passed"] == 0 and "wrong sum" in broken["reference"]["message"]
     assert broken["correct"] == 0 and broken["reasons"] == {}  # its candidates were not run
-    # left out of the metrics, not counted as a model failure: ok, slow? (no), flaky?, unchecked
-    assert suite["problems_with_samples"] == 4
+    # left out of the metrics, not counted as a model failure: coverage is over the other four, of
+    # which ok and unchecked are solved, slow is not, flaky is if its coin came up heads twice
+    assert suite["coverage"] in (0.5, 0.75)
     # no marker timeout: max(1 s, 4 x the reference's time); the reference is fast, so 1 s
     slow = problem(report, "slow")
     assert (slow["timeout"], slow["timeout_from_reference"]) == (1.0, True)
@@ -118,7 +119,7 @@ def test_rare_passes_and_timeouts_are_confirmed(pytester: pytest.Pytester, passk
     result = passk_run(rows, "--passk-confirm=10")
     report = result.report
     steady = problem(report, "steady")
-    assert steady["confirmed"] == 1 and steady["reasons"] == {"passed": 12, "assertion": 2}
+    assert steady["confirmed"] == 1 and steady["reasons"] == {"passed": 2, "assertion": 2}
     assert steady["flaky_candidates"] == [] and steady["correct"] == 1
     coin = problem(report, "coin")
     assert coin["correct"] == 0 and coin["flaky"] == 1
@@ -129,7 +130,7 @@ def test_rare_passes_and_timeouts_are_confirmed(pytester: pytest.Pytester, passk
     assert 0 <= low < flip["flip_rate"] < high <= 1
     machine = problem(report, "machine")
     assert machine["confirmed"] == 1
-    assert machine["reasons"] == {"timeout": 2, "passed": 10}
+    assert machine["reasons"] == {"timeout": 2}  # the --passk-runs runs; confirmation is apart
     (flip,) = machine["flaky_candidates"]
     assert flip["reasons"] == {"timeout": 2, "passed": 10} and flip["flip_rate"] == pytest.approx(2 / 12, abs=1e-6)
     assert machine["correct"] == 0  # flaky counts as failed unless --passk-flaky=pass

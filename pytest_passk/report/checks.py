@@ -21,7 +21,9 @@ def suite_fields(suite: SuiteResult) -> dict[str, Any]:
     out["broken_verifiers"] = suite.broken_verifiers
     out["flaky_verifiers"] = suite.flaky_verifiers
     out["reference_runs"] = sum(len(p.reference_runs) for p in suite.problems)
+    out["reference_runs_executed"] = suite.reference_executed
     out["confirm_runs"] = suite.confirm_runs
+    out["confirm_runs_reused"] = suite.confirm_reused
     out["flaky_candidates"] = sum(len(p.flaky_candidates) for p in suite.problems)
     if suite.adaptive:
         out["budget"] = suite.budget
