@@ -294,6 +294,11 @@ def _plot(raw: str | None) -> Path | None:
     path = Path(raw)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise _bad("plot", raw, "name a .png, .svg or .pdf file; the suffix chooses the format")
+    import importlib.util
+
+    # Found out before anything is generated, not after an hour of sampling (nothing is imported).
+    if importlib.util.find_spec("matplotlib") is None:
+        raise pytest.UsageError("--passk-plot needs matplotlib: pip install 'pytest-passk[plot]' (or pip install matplotlib)")
     return path
 
 

@@ -51,7 +51,8 @@ def write_plot(path: Path, suite: SuiteResult, analysis: Analysis) -> None:
     per_problem = len(counts) <= MAX_PROBLEM_ROWS
     style = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
              "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
-             "savefig.dpi": 200, "font.family": "DejaVu Sans"}
+             "savefig.dpi": 200, "font.family": "DejaVu Sans",
+             "svg.fonttype": "none", "pdf.fonttype": 42}  # text stays text: editable, searchable
     with plt.rc_context(style):
         if per_problem:
             fig, (ax, heat) = plt.subplots(1, 2, figsize=(10.0, 4.0), gridspec_kw={"width_ratios": [1.25, 1]},
