@@ -67,6 +67,16 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "token, or PROMPT,GENERATED (e.g. 0.15,0.60)", {}),
     ("plot", "string", None, "draw coverage and pass@k against k, with the extrapolation, to this file "
      "(.png, .svg or .pdf); needs matplotlib: pip install 'pytest-passk[plot]'", {}),
+    # -- where samples and runs are spent (adaptive sampling, verifier checks, confirmation)
+    ("budget", "string", None, "total samples over the suite, drawn adaptively in rounds where they can still "
+     "change coverage (instead of the marker's n per problem); pass@k is then read from a fitted model", {}),
+    ("cap", "string", None, "with --passk-budget: the most samples one problem may get "
+     "(default: 10x the even share, budget/problems)", {}),
+    ("reference-runs", "string", "3", "runs of each marker reference= solution through its test before "
+     "candidates are scored: a failing reference marks the verifier broken, a flipping one flaky (0: no check)", {}),
+    ("confirm", "string", "4", "extra runs, in fresh processes and on other workers where possible, of a pass "
+     "that decides whether its problem is solved (one of at most 3 passing candidates), and of up to 3 timed-out "
+     "candidates of a problem with no pass; a flip makes the candidate flaky (0: no confirmation)", {}),
 ]
 
 
@@ -134,6 +144,10 @@ class Settings:
     predict: list[int] = field(default_factory=list)  #: empty: the report's default K
     price: tuple[float, float] | None = None  #: per million (prompt, generated) tokens
     plot: Path | None = None
+    budget: int | None = None
+    cap: int | None = None
+    reference_runs: int = 3
+    confirm: int = 4
     candidate_packages: list[str] = field(default_factory=list)
 
     @property
@@ -188,6 +202,8 @@ class Settings:
                 raise _bad("endpoint", url, "use an http:// or https:// URL such as http://127.0.0.1:8000")
         fail_under = _fail_under(_raw(config, "fail-under") or [])
         seed = number("seed", int, -(2**63), "use an integer")
+        if _raw(config, "cap") is not None and _raw(config, "budget") is None:
+            raise _bad("cap", _raw(config, "cap"), "a per-problem cap applies to adaptive sampling: pass --passk-budget too")
         save = _raw(config, "save-samples")
         report = _raw(config, "report")
         return cls(
@@ -221,6 +237,10 @@ class Settings:
             predict=_predict(_raw(config, "predict")),
             price=_price(_raw(config, "price")),
             plot=_plot(_raw(config, "plot")),
+            budget=number("budget", int, 1, "use a positive number of samples for the whole suite"),
+            cap=number("cap", int, 1, "use a positive number of samples per problem"),
+            reference_runs=_count(number("reference-runs", int, 0, "use 0 (no check) or a positive integer"), 3),
+            confirm=_count(number("confirm", int, 0, "use 0 (no confirmation) or a positive integer"), 4),
             candidate_packages=[p for line in _raw(config, "candidate-packages") or [] for p in line.replace(",", " ").split()],
         )
 
@@ -279,7 +299,16 @@ def _plot(raw: str | None) -> Path | None:
     path = Path(raw)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise _bad("plot", raw, "name a .png, .svg or .pdf file; the suffix chooses the format")
+    import importlib.util
+
+    # Found out before anything is generated, not after an hour of sampling (nothing is imported).
+    if importlib.util.find_spec("matplotlib") is None:
+        raise pytest.UsageError("--passk-plot needs matplotlib: pip install 'pytest-passk[plot]' (or pip install matplotlib)")
     return path
+
+
+def _count(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _literal(text: str) -> Any:

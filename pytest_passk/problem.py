@@ -13,18 +13,20 @@ import pytest
 
 MARKER = "passk"
 MARKER_SIGNATURE = (
-    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None, depends=(), support=None): "
+    "passk(k=1, n=None, prompt=None, id=None, timeout=None, reference=None, min=1, style=None, depends=(), "
+    "answer=None, support=None): "
     "evaluate a code-generating model on this test by repeated sampling; "
     "k: int or ints for pass@k, n: samples per problem (default max(k)), "
     "prompt: str or callable of the test's parameters (default: a 'prompt' parameter, else the docstring), "
     "id: problem id, str or callable (default: the node id), timeout: seconds per candidate run, "
     "reference: canonical solution code, min: correct samples needed for the item to pass, "
     "style: 'completion' (program = prompt + completion) or 'chat' (program = code block of the reply), "
-    "depends: glob(s) relative to the test file naming data the test reads (stored verdicts are redone when they change), "
+    "depends: glob(s) relative to the test file naming data the test reads (stored verdicts are redone when they "
+    "change), answer: callable taking a sample's text and returning its final answer (majority voting, maj@k), "
     "support: helper code (str or callable of the parameters) run in the candidate's process before its program"
 )
 STYLES = ("completion", "chat")
-_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style", "depends", "support")
+_KEYWORDS = ("k", "n", "prompt", "id", "timeout", "reference", "min", "style", "depends", "answer", "support")
 
 
 class MarkerError(Exception):
@@ -45,6 +47,8 @@ class Problem:
     min_correct: int
     style: str | None
     fingerprint: str
+    #: the final answer of a sample's text (answer-style problems), for majority voting
+    answer: Callable[[str], Any] | None = None
     #: Helper code run in the candidate's process before its program (e.g. a TreeNode class and
     #: converters from and to lists); tests call it through the candidate like the program itself.
     support: str | None = None
@@ -247,6 +251,9 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
         raise MarkerError(f"passk(depends=...) must be a glob or a sequence of globs (relative to the test file), "
                           f"got {depends!r}")
 
+    answer = kw.get("answer")
+    if answer is not None and not callable(answer):
+        raise MarkerError(f"passk(answer=...) must be a callable taking a sample's text, got {type(answer).__name__}")
     support = kw.get("support")
     if callable(support):
         support = _call_with_params("support", support, params)
@@ -264,5 +271,6 @@ def problem_from_item(item: pytest.Item) -> Problem | None:
         min_correct=min_correct,
         style=style,
         fingerprint=_fingerprint(item, [str(d) for d in depends]),
+        answer=answer,
         support=support,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_passk import stats
 from pytest_passk.backends import Usage
@@ -25,6 +26,22 @@ class ProblemResult:
     first_failure: tuple[int, RunResult] | None = None
     passed_samples: list[bool] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    #: "ok", "broken" (the reference fails), "flaky" (its runs disagree) or "unchecked" (no reference)
+    verifier: str = "unchecked"
+    reference_runs: list[RunResult] = field(default_factory=list)
+    timeout: float = 0.0  #: seconds per run the candidates ran with
+    timeout_derived: bool = False  #: derived from the reference's runtime
+    #: candidates whose runs disagree: sample index, runs, passes, flip rate and its interval
+    flaky_candidates: list[dict[str, Any]] = field(default_factory=list)
+    confirmed: int = 0  #: distinct candidates rerun to confirm a deciding pass or a timeout
+    maj_at: dict[int, float] = field(default_factory=dict)
+    #: what each sample's vote is (its answer, or a digest of what it returned), None: no vote
+    votes: list[str | None] = field(default_factory=list)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the problem counts in the suite's metrics (it has samples and a working verifier)."""
+        return self.n > 0 and self.verifier != "broken"
 
     @property
     def solved(self) -> bool:
@@ -57,12 +74,34 @@ class SuiteResult:
     store: str = ""  #: where samples and verdicts are kept (":memory:": nowhere)
     #: ``--passk-allow-partial``: the metrics are over the problems with samples only.
     allow_partial: bool = False
+    budget: int | None = None  #: --passk-budget: samples were drawn adaptively, in rounds
+    rounds: int = 1
+    #: the Beta(a, b) of per-problem success rates fit to every problem's (n, c); pass@k comes
+    #: from it when sampling was adaptive (the fixed-n estimator would be biased)
+    prior: tuple[float, float] | None = None
+    confirm_runs: int = 0  #: runs executed to confirm deciding passes and timeouts
+    confirm_reused: int = 0  #: confirmation runs whose verdict came from the store
+    reference_executed: int = 0  #: runs of reference solutions executed (the rest came from the store)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.budget is not None
 
     @property
     def scored(self) -> list[ProblemResult]:
-        """The problems the suite metrics are over: every problem, those without samples counting as
+        """The problems the suite metrics are over: every problem whose verifier is not broken
+        (broken ones are reported apart, not as model failures), those without samples counting as
         unsolved; with ``allow_partial``, only the problems with samples."""
-        return [p for p in self.problems if p.n > 0] if self.allow_partial else list(self.problems)
+        working = [p for p in self.problems if p.verifier != "broken"]
+        return [p for p in working if p.n > 0] if self.allow_partial else working
+
+    @property
+    def broken_verifiers(self) -> list[str]:
+        return [p.problem.id for p in self.problems if p.verifier == "broken"]
+
+    @property
+    def flaky_verifiers(self) -> list[str]:
+        return [p.problem.id for p in self.problems if p.verifier == "flaky"]
 
     @property
     def without_samples(self) -> list[ProblemResult]:
@@ -93,7 +132,28 @@ class SuiteResult:
         return stats.coverage([(p.n, p.correct) for p in self.scored])
 
     def pass_at(self, k: int) -> float:
+        """pass@k: the unbiased estimator averaged over problems; with adaptive sampling, the mean
+        posterior pass@k under the fitted Beta (NaN when no fit is possible)."""
+        if self.adaptive:
+            return self._mean_over_scored(self.fitted_pass_at(k))
         return self._mean_over_scored(stats.mean_pass_at_k([(p.n, p.correct) for p in self.scored if p.n > 0], k))
+
+    def fitted_pass_at(self, k: int, problems: list[ProblemResult] | None = None) -> float:
+        """The mean over ``problems`` with samples (default: the scored ones) of the posterior chance
+        that k fresh samples solve the problem, under the fitted Beta."""
+        from pytest_passk.adaptive import posterior_pass_at
+
+        sampled = [p for p in (self.scored if problems is None else problems) if p.n > 0]
+        if self.prior is None or not sampled:
+            return math.nan
+        a, b = self.prior
+        return sum(posterior_pass_at(a, b, p.n, p.correct, k) for p in sampled) / len(sampled)
+
+    def maj_at(self, k: int) -> float:
+        """maj@k averaged over the problems whose samples vote; NaN if none do or one has n < k."""
+        from pytest_passk.select import mean_maj_at_k
+
+        return mean_maj_at_k([p.maj_at[k] for p in self.scored if k in p.maj_at])
 
     @property
     def flaky_problems(self) -> int:
@@ -104,9 +164,28 @@ class SuiteResult:
         return self.runs_executed / self.execute_seconds if self.execute_seconds > 0 else math.nan
 
     def curve(self) -> list[tuple[int, float]]:
-        """Expected coverage with k samples per problem, k up to the smallest n."""
+        """Expected coverage with k samples per problem, k up to the smallest n (with adaptive
+        sampling: read from the fit, k up to the largest n)."""
+        if self.adaptive:
+            top = max((p.n for p in self.scored), default=0)
+            return ([(k, self._mean_over_scored(self.fitted_pass_at(k))) for k in stats.curve_ks(top)]
+                    if self.prior else [])
         return [(k, self._mean_over_scored(v))
                 for k, v in stats.coverage_curve([(p.n, p.correct) for p in self.scored if p.n > 0])]
+
+    def selection_curve(self) -> list[tuple[int, float, float]]:
+        """``(k, maj@k, precision gap)`` at the points of the coverage curve; the gap is coverage@k
+        minus maj@k over the problems whose samples vote."""
+        voting = [p for p in self.scored if p.maj_at]
+        out = []
+        for k, _ in self.curve():
+            maj = self.maj_at(k)
+            if self.adaptive:
+                cov = self.fitted_pass_at(k, voting)
+            else:
+                cov = stats.mean_pass_at_k([(p.n, p.correct) for p in voting], k)
+            out.append((k, maj, cov - maj))
+        return out
 
     def metric(self, name: str) -> float:
         if name == "coverage":

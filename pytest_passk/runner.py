@@ -4,59 +4,73 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_passk.candidate import program_for
 from pytest_passk.options import Settings
 from pytest_passk.problem import Problem
 from pytest_passk.protocol import Job, RunResult
 from pytest_passk.sandbox import Sandbox
 from pytest_passk.store import TRANSIENT_REASONS, Store, code_hash
 
-#: ``(problem id, code hash) -> {run number: verdict}``
+#: ``(run key, code hash) -> {run number: verdict}``
 Verdicts = dict[tuple[str, str], dict[int, RunResult]]
 
 
 @dataclass
 class _Pending:
-    problem_id: str
+    key: str
     code_hash: str
     run: int
+    kind: str
+
+
+#: Why a run is made: a candidate's ``--passk-runs``, its reference solution, or a confirmation rerun.
+KINDS = ("candidate", "reference", "confirm")
 
 
 class Runner:
-    """Submits candidate runs to a sandbox that boots in the background, and collects the verdicts.
+    """Submits program runs to a sandbox that boots in the background, and collects the verdicts.
 
-    ``keys`` maps each problem id to its run key (see :func:`pytest_passk.keys.run_key`).
+    A verdict is keyed by the run key (:func:`pytest_passk.keys.run_key`: the test, the limits and
+    where it runs), the program's hash and the run number; one already stored is reused.
     """
 
-    def __init__(self, settings: Settings, problems: list[Problem], keys: dict[str, str], store: Store,
+    def __init__(self, settings: Settings, problems: list[Problem], store: Store,
                  sandbox_factory: Callable[[], Sandbox],
                  progress: Callable[[dict[str, Any]], None] = lambda event: None) -> None:
         self.settings = settings
         self.problems = problems
-        self.keys = keys
         self.store = store
         self.sandbox_factory = sandbox_factory
         self.progress = progress
         # --passk-redo-transient: verdicts that may be the machine's fault are not reused, so run again.
-        skip = TRANSIENT_REASONS if settings.redo_transient else ()
-        self.cached = {key: store.runs(key, skip) for key in set(keys.values())}
+        self._skip = TRANSIENT_REASONS if settings.redo_transient else ()
         self.verdicts: Verdicts = {}
         self.submitted = 0  #: runs sent to the sandbox
         self.executed = 0  #: runs whose verdict came back
         self.reused = 0  #: runs whose verdict came from the store
+        #: the same counts by why the run was made (:data:`KINDS`)
+        self.executed_by = dict.fromkeys(KINDS, 0)
+        self.reused_by = dict.fromkeys(KINDS, 0)
         self.sandbox_name = ""
         self.isolates = True
+        self._cached: dict[str, dict[tuple[str, int], RunResult]] = {}
         self._jobs: dict[int, _Pending] = {}
         self._job_code: dict[int, str] = {}
+        self._in_flight: set[tuple[str, str, int]] = set()
         self._next_id = 0
         self._sandbox: Sandbox | None = None
         self._boxes: list[Sandbox | BaseException] = []
         self._boot_thread: threading.Thread | None = None
         self._exec_start: float | None = None
+
+    def stored(self, key: str) -> dict[tuple[str, int], RunResult]:
+        """Every verdict the store holds under ``key`` (read once)."""
+        if key not in self._cached:
+            self._cached[key] = self.store.runs(key, self._skip)
+        return self._cached[key]
 
     # -- the sandbox -------------------------------------------------------------------------
 
@@ -102,39 +116,44 @@ class Runner:
                 self.isolates = box.isolates
         return seconds
 
-    # -- candidates --------------------------------------------------------------------------
+    # -- programs ---------------------------------------------------------------------------
 
-    def missing(self, problem: Problem, style: str, texts: list[str]) -> bool:
-        """Whether any run of these samples is not in the store yet."""
-        known = self.cached[self.keys[problem.id]]
-        return any((code_hash(program_for(style, problem.prompt, t)), r) not in known
-                   for t in texts for r in range(self.settings.runs))
-
-    def add(self, problem: Problem, style: str, texts: list[str], start: int = 0) -> None:
-        """Run the samples ``texts[start:]`` that have not run yet (each distinct program once)."""
-        timeout = problem.timeout or self.settings.timeout
-        known = self.cached[self.keys[problem.id]]
-        for index in range(start, len(texts)):
-            text = texts[index]
-            code = program_for(style, problem.prompt, text)
+    def missing(self, key: str, codes: Iterable[str], runs: Iterable[int]) -> bool:
+        """Whether any of these runs is neither stored nor known yet."""
+        known = self.stored(key)
+        runs = list(runs)
+        for code in codes:
             h = code_hash(code)
-            if (problem.id, h) in self.verdicts:
+            have = self.verdicts.get((key, h), {})
+            if any(r not in have and (h, r) not in known for r in runs):
+                return True
+        return False
+
+    def submit(self, problem: Problem, key: str, code: str, text: str, index: int, runs: Iterable[int],
+               timeout: float, avoid: str | None = None, kind: str = "candidate") -> None:
+        """Run ``code`` (sample ``index`` of ``problem``, or -1 for its reference) through the test
+        as the runs numbered ``runs``; runs already known, stored or in flight are not repeated."""
+        h = code_hash(code)
+        have = self.verdicts.setdefault((key, h), {})
+        known = self.stored(key)
+        for r in runs:
+            if r in have or (key, h, r) in self._in_flight:
                 continue
-            have = self.verdicts[(problem.id, h)] = {}
-            for r in range(self.settings.runs):
-                hit = known.get((h, r))
-                if hit is not None:
-                    have[r] = hit
-                    self.reused += 1
-                    continue
-                sandbox = self._ready_sandbox()
-                sandbox.submit(Job(id=self._next_id, nodeid=problem.nodeid, problem_id=problem.id, index=index,
-                                   prompt=problem.prompt, text=text, code=code, timeout=timeout,
-                                   memory=self.settings.memory, run=r, support=problem.support))
-                self._jobs[self._next_id] = _Pending(problem.id, h, r)
-                self._job_code[self._next_id] = code
-                self._next_id += 1
-                self.submitted += 1
+            hit = known.get((h, r))
+            if hit is not None:
+                have[r] = hit
+                self.reused += 1
+                self.reused_by[kind] += 1
+                continue
+            sandbox = self._ready_sandbox()
+            sandbox.submit(Job(id=self._next_id, nodeid=problem.nodeid, problem_id=problem.id, index=index,
+                               prompt=problem.prompt, text=text, code=code, timeout=timeout,
+                               memory=self.settings.memory, run=r, avoid=avoid, support=problem.support))
+            self._jobs[self._next_id] = _Pending(key, h, r, kind)
+            self._job_code[self._next_id] = code
+            self._in_flight.add((key, h, r))
+            self._next_id += 1
+            self.submitted += 1
 
     @property
     def pending(self) -> int:
@@ -149,13 +168,20 @@ class Runner:
             return None
         job = self._jobs.pop(result.id)
         code = self._job_code.pop(result.id)
-        self.store.add_run(code_hash(code), self.keys[job.problem_id], job.run, result)
-        self.verdicts[(job.problem_id, job.code_hash)][job.run] = result
+        self._in_flight.discard((job.key, job.code_hash, job.run))
+        self.store.add_run(code_hash(code), job.key, job.run, result)
+        self.verdicts[(job.key, job.code_hash)][job.run] = result
         self.executed += 1
+        self.executed_by[job.kind] += 1
         self.progress({"stage": "execute", "done": self.executed, "total": self.submitted})
         return result
 
-    def runs_of(self, problem: Problem, style: str, text: str) -> list[RunResult]:
-        """The verdicts of one sample's program, in run order."""
-        runs = self.verdicts.get((problem.id, code_hash(program_for(style, problem.prompt, text))), {})
-        return [runs[r] for r in sorted(runs)]
+    def drain(self) -> None:
+        """Wait until every submitted run has its verdict."""
+        while self.pending:
+            self.poll(timeout=1.0)
+
+    def runs_of(self, key: str, code: str, first: int = 0, stop: int | None = None) -> list[RunResult]:
+        """The verdicts of one program, in run order (run numbers ``first`` up to ``stop``)."""
+        runs = self.verdicts.get((key, code_hash(code)), {})
+        return [runs[r] for r in sorted(runs) if r >= first and (stop is None or r < stop)]

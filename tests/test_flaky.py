@@ -21,12 +21,13 @@ SUITE = """
 ADD = "def add(a, b):\n    return a + b\n"
 ROWS = [("coin", ADD), ("steady", ADD), ("steady", "def add(a, b):\n    return a * b\n")]
 # With 20 runs of a fair coin, all runs agree with probability 2**-19: the coin is flaky.
-RUNS = "--passk-runs=20"
+# (Confirmation reruns are off here: these tests count runs; tests/test_checks.py covers them.)
+RUNS = ("--passk-runs=20", "--passk-confirm=0")
 
 
 def test_chance_verdict_is_flaky_and_fails_by_default(pytester: pytest.Pytester, passk_run) -> None:
     pytester.makepyfile(SUITE)
-    result = passk_run(ROWS, RUNS, "-rf")
+    result = passk_run(ROWS, *RUNS, "-rf")
     coin, steady = problem(result.report, "coin"), problem(result.report, "steady")
     assert (coin["n"], coin["flaky"], coin["correct"], coin["pass@1"]) == (1, 1, 0, 0.0)
     assert 0 < coin["reasons"]["passed"] < 20 and coin["reasons"]["assertion"] == 20 - coin["reasons"]["passed"]
@@ -42,7 +43,7 @@ def test_chance_verdict_is_flaky_and_fails_by_default(pytester: pytest.Pytester,
 
 def test_flaky_pass_counts_flaky_candidates_as_correct(pytester: pytest.Pytester, passk_run) -> None:
     pytester.makepyfile(SUITE)
-    result = passk_run(ROWS, RUNS, "--passk-flaky=pass", "--junitxml=out.xml")
+    result = passk_run(ROWS, *RUNS, "--passk-flaky=pass", "--junitxml=out.xml")
     coin = problem(result.report, "coin")
     assert (coin["flaky"], coin["correct"], coin["pass@1"], coin["passed_samples"]) == (1, 1, 1.0, [True])
     assert problem(result.report, "steady")["correct"] == 1  # a candidate that always fails stays failed
@@ -53,7 +54,7 @@ def test_flaky_pass_counts_flaky_candidates_as_correct(pytester: pytest.Pytester
 
 def test_deterministic_runs_are_not_flaky(pytester: pytest.Pytester, passk_run) -> None:
     pytester.makepyfile(SUITE)
-    result = passk_run([("steady", ADD), ("coin", "def add(a, b):\n    return 0\n")], "--passk-runs=4")
+    result = passk_run([("steady", ADD), ("coin", "def add(a, b):\n    return 0\n")], "--passk-runs=4", "--passk-confirm=0")
     assert result.report["suite"]["flaky_problems"] == 0
     assert problem(result.report, "coin")["reasons"] == {"assertion": 4}  # fails before the coin is tossed
     assert problem(result.report, "steady")["reasons"] == {"passed": 4}

@@ -46,8 +46,8 @@ def test_return_none_scores_zero(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=164)
     suite = report["suite"]
     assert (suite["coverage"], suite["pass@1"], suite["pass@10"], suite["flaky_problems"]) == (0.0, 0.0, 0.0, 0)
-    # one distinct program per problem, run twice
-    assert suite["runs_executed"] == 2 * 164
+    # one distinct program per problem, run twice; and 3 runs of each canonical solution (the reference)
+    assert (suite["runs_executed"], suite["reference_runs"], suite["broken_verifiers"]) == (2 * 164, 3 * 164, [])
 
 
 def mixed_samples(seed: int = 2024) -> tuple[list[str], list[tuple[str, str]]]:

@@ -228,7 +228,7 @@ def test_ini_runs_take_effect(pytester: pytest.Pytester, passk_run) -> None:
         def test_p(candidate):
             assert candidate.function("add")(1, 2) == 3
     """)
-    result = passk_run([("add", ADD)])
+    result = passk_run([("add", ADD)], "--passk-confirm=0")
     result.assert_outcomes(passed=1)
     assert result.report["suite"]["runs_executed"] == 3
 

@@ -294,6 +294,15 @@ def test_one_engine_one_batch_then_the_store_resumes(pytester: pytest.Pytester, 
     assert (s["samples"], s["samples_generated"], s["runs_reused"]) == (9, 9, 0)
     assert s["tokens_generated"] == sum(o["tokens"] for o in outputs)
     assert s["generate_seconds"] > 0 and s["load_seconds"] > 0
+    # cost: the engine's own token counts, per problem (prompts once per request: byte-level tokenizer)
+    cost = s["cost"]
+    assert (cost["known"], cost["scaled"], cost["samples_measured"]) == (True, False, 9)
+    assert cost["generated_tokens"] == s["tokens_generated"]
+    recs = first.report["problems"]
+    assert sum(r["generated_tokens"] for r in recs) == s["tokens_generated"]
+    assert all(r["prompt_tokens"] >= len(PROMPTS["completion"].encode()) for r in recs if r["id"] == "completion")
+    assert cost["prompt_tokens"] == sum(r["prompt_tokens"] for r in recs) > 0
+    assert cost["engine_seconds"] == pytest.approx(s["generate_seconds"], abs=1e-3)
     samples1 = saved(pytester.path / "first.jsonl")
     assert {pid: len(t) for pid, t in samples1.items()} == {"completion": 2, "chat": 2, "auto": 3, "parity": 2}
     assert s["runs_executed"] == 2 * len(distinct_programs(samples1))
@@ -311,6 +320,7 @@ def test_one_engine_one_batch_then_the_store_resumes(pytester: pytest.Pytester, 
     assert not again.calls.events
     s = summary(again)
     assert (s["samples_generated"], s["runs_executed"], s["runs_reused"]) == (0, 0, 2 * len(distinct_programs(samples1)))
+    assert s["cost"]["known"] is False and "came from the store" in s["cost"]["note"]
     assert [p["passed_samples"] for p in again.report["problems"]] == [p["passed_samples"] for p in first.report["problems"]]
 
     # 3. raising n generates only the difference and executes only the new programs
@@ -326,6 +336,7 @@ def test_one_engine_one_batch_then_the_store_resumes(pytester: pytest.Pytester, 
     s = summary(more)
     new = distinct_programs(samples2) - distinct_programs(samples1)
     assert (s["samples_generated"], s["runs_executed"]) == (12, 2 * len(new))
+    assert (s["cost"]["scaled"], s["cost"]["samples_measured"], s["cost"]["samples"]) == (True, 12, 21)
     assert s["runs_reused"] == 2 * len(distinct_programs(samples1))
     assert assert_indices_dense(store) and len(store_rows(store)) == 21
 

@@ -47,6 +47,11 @@ class Cost:
     scaled: bool = False
     price: tuple[float, float] | None = None  #: per million (prompt, generated) tokens
     note: str = ""
+    problems_measured: int = 0  #: problems whose prompt was sent in this run
+
+    @property
+    def prompt_tokens_per_problem(self) -> float:
+        return self.prompt_tokens / self.problems_measured if self.problems_measured else math.nan
 
     @property
     def factor(self) -> float:
@@ -74,21 +79,19 @@ class Cost:
         per problem and ``k`` times the measured generated tokens per sample."""
         if not self.samples_measured:
             return math.nan
-        requests = max(1, self._requests)
-        return problems * (self.prompt_tokens / requests + k * self.tokens_per_sample)
+        return problems * (self.prompt_tokens_per_problem + k * self.tokens_per_sample)
 
     def money_for(self, k: float, problems: int) -> float:
         if self.price is None or not self.samples_measured:
             return math.nan
-        requests = max(1, self._requests)
-        return problems * (self.prompt_tokens / requests * self.price[0]
+        return problems * (self.prompt_tokens_per_problem * self.price[0]
                            + k * self.tokens_per_sample * self.price[1]) / 1e6
-
-    _requests: int = 0  #: problems with measured tokens (each sent its prompt at least once)
 
 
 @dataclass
 class Analysis:
+    """Every number of the report beyond the point values of :class:`SuiteResult`."""
+
     coverage: Estimate
     pass_at: dict[int, Estimate]
     problem_pass1: dict[str, Interval]  #: by problem id: Wilson interval of c/n
@@ -102,7 +105,7 @@ class Analysis:
     counts: list[tuple[int, int]] = field(default_factory=list)  #: (n, c) of every problem the metrics are over
     #: the fraction of those problems that have samples (the fit is over them; the rest count as unsolved)
     share: float = 1.0
-    problem_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  #: the same, by problem id
+    problem_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  #: (n, c) by id, problems with samples
 
     def value_of(self, metric: str) -> Estimate | None:
         """``coverage`` or ``pass@K``: observed where every problem has K samples, else extrapolated."""
@@ -182,7 +185,7 @@ def cost_of(suite: SuiteResult, price: tuple[float, float] | None) -> Cost:
                 prompt_tokens=sum(u.prompt_tokens for u in usage),
                 generated_tokens=sum(u.generated_tokens for u in usage),
                 engine_seconds=suite.generate_seconds, solved=solved, price=price,
-                scaled=0 < measured < samples, _requests=len(usage))
+                scaled=0 < measured < samples, problems_measured=len(usage))
     if not measured:
         cost.note = "every sample came from the store (an earlier run): tokens were counted then, not now"
     elif cost.scaled:

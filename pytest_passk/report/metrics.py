@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 from pytest_passk.evaluation import ProblemResult, SuiteResult
+from pytest_passk.report import checks
 from pytest_passk.report.analysis import Analysis, Cost, Estimate, analyse
 
 
@@ -50,6 +51,7 @@ def suite_metrics(suite: SuiteResult, analysis: Analysis | None = None) -> dict[
         "extrapolation": extrapolation_record(analysis),
         "cost": cost_record(analysis),
     })
+    out.update(checks.suite_fields(suite))
     return out
 
 
@@ -144,6 +146,7 @@ def curve_record(suite: SuiteResult, analysis: Analysis | None = None) -> dict[s
     fit = stats.fit_power_law(points)
     rec: dict[str, Any] = {"k": [k for k, _ in points], "coverage": [_num(v) for _, v in points],
                            "coverage_ci": [_ci(e) for _, e in analysis.curve], "fit": None}
+    rec.update(checks.curve_fields(suite))
     if fit is not None:
         a, b = fit
         rec["fit"] = {"a": round(a, 6), "b": round(b, 6),
@@ -163,6 +166,7 @@ def problem_record(res: ProblemResult, analysis: Analysis, suite: SuiteResult) -
     rec["predicted"] = {f"pass@{k}": _estimate(e) for k, e in analysis.problem_predicted.get(res.problem.id, {}).items()}
     tokens = problem_tokens(suite, res)
     rec["prompt_tokens"], rec["generated_tokens"] = tokens if tokens is not None else (None, None)
+    rec.update(checks.problem_fields(res))
     rec["reasons"] = dict(res.reasons)
     rec["passed_samples"] = res.passed_samples
     if res.first_failure is not None:

@@ -51,7 +51,8 @@ def write_plot(path: Path, suite: SuiteResult, analysis: Analysis) -> None:
     per_problem = len(counts) <= MAX_PROBLEM_ROWS
     style = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
              "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
-             "savefig.dpi": 200, "font.family": "DejaVu Sans"}
+             "savefig.dpi": 200, "font.family": "DejaVu Sans",
+             "svg.fonttype": "none", "pdf.fonttype": 42}  # text stays text: editable, searchable
     with plt.rc_context(style):
         if per_problem:
             fig, (ax, heat) = plt.subplots(1, 2, figsize=(10.0, 4.0), gridspec_kw={"width_ratios": [1.25, 1]},
@@ -62,6 +63,8 @@ def write_plot(path: Path, suite: SuiteResult, analysis: Analysis) -> None:
         _curve_panel(ax, suite, analysis, n_min, k_end)
         if heat is not None:
             _problem_panel(fig, heat, analysis, k_end)
+        source = suite.backend if len(suite.backend) <= 110 else suite.backend[:107] + "..."
+        fig.suptitle(source, fontsize=8, color="0.35")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, bbox_inches="tight")
@@ -78,8 +81,7 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
     # Observed: every k up to the smallest n (the estimator is exact there), intervals at the curve's ks.
     ks_obs = np.unique(np.round(np.geomspace(1, n_min, num=min(n_min, 60))).astype(int))
     obs = [analysis.coverage_at(int(k)).value for k in ks_obs]
-    ax.plot(ks_obs, obs, color=_OBSERVED, lw=1.6, label=f"observed (n = {n_min})" if n_min == k_end
-            else "observed", zorder=3)
+    ax.plot(ks_obs, obs, color=_OBSERVED, lw=1.6, label="observed, 95% intervals", zorder=3)
     marks = analysis.curve or []
     if marks:
         kk = np.array([k for k, _ in marks])
@@ -99,9 +101,10 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
             ax.errorbar([k], [est.value], yerr=[[est.value - est.low], [est.high - est.value]], fmt="s", ms=4,
                         color=_FITTED, capsize=2.5, lw=1, zorder=4)
             ax.annotate(f"pass@{k}\n{est.value:.2f} [{est.low:.2f}, {est.high:.2f}]", (k, est.value),
-                        textcoords="offset points", xytext=(-6, -24), ha="right", fontsize=7, color=_FITTED)
+                        textcoords="offset points", xytext=(-6, -24), ha="right", fontsize=7, color=_FITTED,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=5)
         ax.axvline(n_min, color="0.6", lw=0.8, ls=":")
-        ax.text(n_min, 0.02, " samples drawn ", rotation=90, va="bottom", ha="right", fontsize=7, color="0.4",
+        ax.text(n_min * 1.06, 0.98, f"n = {n_min} drawn", va="top", ha="left", fontsize=7, color="0.4",
                 transform=ax.get_xaxis_transform())
     else:
         ax.text(0.98, 0.04, f"no extrapolation:\n{_wrap(analysis.no_fit or '', 48)}", transform=ax.transAxes,
@@ -113,7 +116,7 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
     ax.set_ylabel("pass@k  (expected coverage with k samples)")
     ax.set_title(f"{m} problems, {suite.samples} samples")
     ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.legend(loc="upper left", frameon=False)
+    ax.legend(loc="best", frameon=False)
     cost = analysis.cost
     if cost.known and cost.tokens_per_sample > 0:
         per_k = cost.tokens_for(1, m) - cost.tokens_for(0, m)
@@ -159,7 +162,12 @@ def _problem_panel(fig: Any, ax: Any, analysis: Analysis, k_end: int) -> None:
     ax.set_ylim(len(idx), 0)
     ax.set_xlabel("k (samples per problem)")
     ax.set_ylabel(f"problem ({len(idx)}, easiest first)")
-    ax.set_yticks([])
+    ids = list(records)
+    if len(idx) <= 40:  # few enough to name
+        ax.set_yticks(np.arange(len(idx)) + 0.5, [ids[i] for i in idx], fontsize=max(4.5, min(7, 180 / len(idx))))
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
     ax.spines[["top", "right"]].set_visible(True)
     ax.set_title("Each problem: P(solved within k samples)")
     bar = fig.colorbar(mesh, ax=ax, fraction=0.05, pad=0.02)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pytest_passk.evaluation import ProblemResult, SuiteResult
 from pytest_passk.report.analysis import Analysis, Estimate, analyse
+from pytest_passk.report import checks
 from pytest_passk.report.metrics import fmt
 
 _ROWS_WHEN_CONDENSED = 20
@@ -15,6 +16,9 @@ _ROWS_WHEN_CONDENSED = 20
 def item_failure(res: ProblemResult) -> str:
     """Why a passk item failed: the counts and the first failing candidate's error, trimmed."""
     p = res.problem
+    broken = checks.failure_prefix(res)
+    if broken is not None:
+        return broken
     if res.n == 0:
         return f"{p.id}: no samples to evaluate (none in the samples file for this id, or none generated)"
     ks = ", ".join(f"pass@{k}={fmt(v)}" for k, v in res.pass_at.items())
@@ -90,6 +94,7 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str], analysis: 
         + (f"; {generation_summary(suite)}" if suite.generated and not suite.replayed else "")
     )
     lines.append("[low, high] are 95% intervals; --passk-report writes them all as JSON")
+    lines += checks.terminal_lines(suite)
     for failure in gate:
         lines.append(f"FAILED --passk-fail-under: {failure}")
     return lines

@@ -1,0 +1,76 @@
+"""--passk-budget: adaptive sampling in rounds on a replayed samples file served on demand."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import LOCAL, problem
+
+SUITE = """
+    import pytest
+    from pytest_passk import passk
+
+    @pytest.mark.parametrize("i", range(4))
+    @passk(k=(1, 10), n=10, prompt=lambda i: f"Write f{i}().", id=lambda i: f"p{i}", style="chat")
+    def test_p(candidate, i):
+        assert candidate.function("f")() == 1
+"""
+#: where each problem's first passing sample is in the file (None: never)
+FIRST_PASS = {"p0": 0, "p1": 5, "p2": 12, "p3": None}
+
+
+def rows() -> list[tuple[str, str]]:
+    out = []
+    for pid, first in FIRST_PASS.items():
+        for j in range(40):
+            ok = first is not None and j >= first
+            out.append((pid, f"def f():\n    return {1 if ok else 0}  # sample {j}\n"))
+    return out
+
+
+def test_budget_spends_samples_where_they_change_coverage(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(SUITE)
+    result = passk_run(rows(), "--passk-budget=40", "--passk-confirm=0")
+    report = result.report
+    suite = report["suite"]
+    n = {pid: problem(report, pid)["n"] for pid in FIRST_PASS}
+    # Rounds of 1, 1, 2, 4 samples per open problem, then the last 15 split over the two still open.
+    assert n["p0"] == 1 and n["p1"] == 8 and sorted([n["p2"], n["p3"]]) == [15, 16]
+    assert (suite["budget"], suite["samples"]) == (40, 40) and suite["rounds"] == 5
+    # Uniform sampling with the same 40 samples (10 each) solves p0 and p1 only.
+    assert suite["coverage"] == 0.75 and suite["solved"] == 3
+    # The file serves samples in order, on demand: p0 got its first, passing sample only.
+    assert problem(report, "p0")["passed_samples"] == [True]
+    assert problem(report, "p1")["passed_samples"] == [False] * 5 + [True] * 3
+    # pass@k comes from the fitted model, not the fixed-n estimator
+    assert suite["pass@k_from"] == "beta-binomial fit" and suite["fit"]["a"] > 0
+    assert 0 < suite["pass@1"] < suite["pass@10"] <= 1
+    assert 0 < problem(report, "p3")["pass@10"] < problem(report, "p1")["pass@10"]
+    result.stdout.fnmatch_lines(["adaptive sampling: 40 of a budget of 40 samples in 5 rounds; coverage is as "
+                                 "observed, pass@k read from a Beta-binomial fit*"])
+    result.assert_outcomes(passed=3, failed=1)
+
+
+def test_uniform_replay_still_takes_every_sample(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(SUITE)
+    report = passk_run(rows(), "--passk-confirm=0").report
+    assert {problem(report, pid)["n"] for pid in FIRST_PASS} == {40}
+    assert "budget" not in report["suite"] and report["suite"]["samples"] == 160
+
+
+def test_budget_resumes_from_the_store(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(SUITE)
+    store = str(pytester.path / "store.sqlite")
+    first = passk_run(rows(), "--passk-budget=40", "--passk-confirm=0", store=store).report["suite"]
+    again = passk_run(rows(), "--passk-budget=40", "--passk-confirm=0", store=store).report["suite"]
+    assert again["runs_executed"] == 0 and again["runs_reused"] == first["runs_executed"]
+    assert again["coverage"] == first["coverage"] and again["samples"] == first["samples"]
+
+
+def test_budget_options_are_validated(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    for args, message in ((("--passk-budget=0",), "*--passk-budget='0' is not valid*"),
+                          (("--passk-cap=5",), "*--passk-cap='5' is not valid: *pass --passk-budget too*"),
+                          (("--passk-confirm=-1",), "*--passk-confirm='-1' is not valid*")):
+        result = pytester.runpytest(*LOCAL, *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([message])

@@ -1,0 +1,138 @@
+"""Checks of the verifier with reference solutions, and confirmation reruns of deciding verdicts."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import problem
+
+GOOD = "def add(a, b):\n    return a + b\n"
+BAD = "def add(a, b):\n    return a - b\n"
+
+REFERENCES = f"""
+    import random, time
+    from pytest_passk import passk
+
+    @passk(k=1, prompt="Write add(a, b).", id="ok", style="chat", reference={GOOD!r})
+    def test_ok(candidate):
+        assert candidate.function("add")(2, 3) == 5
+
+    @passk(k=1, prompt="Write add(a, b).", id="broken", style="chat", reference={GOOD!r})
+    def test_broken(candidate):
+        assert candidate.function("add")(2, 3) == 6, "the test expects the wrong sum"
+
+    @passk(k=1, prompt="Write add(a, b).", id="flaky", style="chat", reference={GOOD!r})
+    def test_flaky(candidate):
+        assert candidate.function("add")(2, 3) == 5
+        assert random.random() < 0.5, "tails"
+
+    @passk(k=1, prompt="Write add(a, b).", id="slow", style="chat", reference={GOOD!r})
+    def test_slow(candidate):
+        add = candidate.function("add")
+        if add(0, 0) == "slow":
+            time.sleep(3)
+        assert add(2, 3) == 5
+
+    @passk(k=1, prompt="Write add(a, b).", id="unchecked", style="chat")
+    def test_unchecked(candidate):
+        assert candidate.function("add")(2, 3) == 5
+"""
+SLOW = "def add(a, b):\n    if (a, b) == (0, 0):\n        return 'slow'\n    return a + b\n"
+
+
+def test_reference_marks_verifiers_and_derives_timeouts(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(REFERENCES)
+    rows = [(pid, GOOD) for pid in ("ok", "broken", "flaky", "unchecked")] + [("ok", BAD), ("slow", SLOW)]
+    result = passk_run(rows, "--passk-reference-runs=12", "--passk-confirm=0", "-rf")
+    report = result.report
+    statuses = {p["id"]: p["verifier"] for p in report["problems"]}
+    # 12 runs of a fair coin all agree with probability 2**-11
+    assert statuses == {"ok": "ok", "broken": "broken", "flaky": "flaky", "slow": "ok", "unchecked": "unchecked"}
+    suite = report["suite"]
+    assert suite["broken_verifiers"] == ["broken"] and suite["flaky_verifiers"] == ["flaky"]
+    broken = problem(report, "broken")
+    assert broken["reference"]["passed"] == 0 and "wrong sum" in broken["reference"]["message"]
+    assert broken["correct"] == 0 and broken["reasons"] == {}  # its candidates were not run
+    # left out of the metrics, not counted as a model failure: coverage is over the other four, of
+    # which ok and unchecked are solved, slow is not, flaky is if its coin came up heads twice
+    assert suite["coverage"] in (0.5, 0.75)
+    # no marker timeout: max(1 s, 4 x the reference's time); the reference is fast, so 1 s
+    slow = problem(report, "slow")
+    assert (slow["timeout"], slow["timeout_from_reference"]) == (1.0, True)
+    assert slow["reasons"] == {"timeout": 2} and slow["correct"] == 0
+    assert problem(report, "unchecked")["timeout"] == 10.0
+    assert suite["reference_runs"] == 4 * 12
+    result.stdout.fnmatch_lines([
+        "*broken: the verifier is broken: the reference solution passed 0 of 12 runs*",
+        "broken verifiers (reference solution fails; left out of the metrics): broken",
+        "flaky verifiers (reference solution's runs disagree): flaky",
+    ])
+
+
+def test_reference_checks_can_be_turned_off(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(REFERENCES)
+    result = passk_run([("broken", GOOD)], "--passk-reference-runs=0", "--passk-confirm=0")
+    assert {p["verifier"] for p in result.report["problems"]} == {"unchecked"}
+    assert result.report["suite"]["reference_runs"] == 0
+
+
+CONFIRM = """
+    import os, random
+    from pathlib import Path
+    from pytest_passk import passk
+
+    def call_number(name):
+        \"\"\"0 for the first run of this test, 1 for the next, ... (across processes)\"\"\"
+        calls = Path(__file__).parent / name
+        calls.mkdir(exist_ok=True)
+        i = 0
+        while True:
+            try:
+                os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
+                return i
+            except FileExistsError:
+                i += 1
+
+    @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
+    def test_coin(candidate):
+        assert candidate.function("add")(2, 3) == 5
+        # heads the first time (so the pass is there to confirm), a fair coin after that
+        assert call_number("coin") == 0 or random.random() < 0.5, "tails"
+
+    @passk(k=1, prompt="Write add(a, b).", id="steady", style="chat")
+    def test_steady(candidate):
+        assert candidate.function("add")(2, 3) == 5
+
+    @passk(k=1, prompt="Write add(a, b).", id="machine", style="chat", timeout=1)
+    def test_machine(candidate):
+        # the first two runs find a busy machine (they time out); later runs do not
+        if call_number("machine") < 2:
+            import time
+            time.sleep(30)
+        assert candidate.function("add")(2, 3) == 5
+"""
+
+
+def test_rare_passes_and_timeouts_are_confirmed(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(CONFIRM)
+    rows = [("coin", GOOD), ("steady", GOOD), ("steady", BAD), ("machine", GOOD)]
+    # The coin's other 11 runs all come up heads with probability 2**-11: confirmation finds the flip.
+    result = passk_run(rows, "--passk-confirm=10")
+    report = result.report
+    steady = problem(report, "steady")
+    assert steady["confirmed"] == 1 and steady["reasons"] == {"passed": 2, "assertion": 2}
+    assert steady["flaky_candidates"] == [] and steady["correct"] == 1
+    coin = problem(report, "coin")
+    assert coin["correct"] == 0 and coin["flaky"] == 1
+    (flip,) = coin["flaky_candidates"]
+    assert flip["sample"] == 0 and flip["runs"] == 12 and 0 < flip["passes"] < 12
+    assert flip["flip_rate"] == pytest.approx(min(flip["passes"], 12 - flip["passes"]) / 12, abs=1e-6)
+    low, high = flip["interval"]
+    assert 0 <= low < flip["flip_rate"] < high <= 1
+    machine = problem(report, "machine")
+    assert machine["confirmed"] == 1
+    assert machine["reasons"] == {"timeout": 2}  # the --passk-runs runs; confirmation is apart
+    (flip,) = machine["flaky_candidates"]
+    assert flip["reasons"] == {"timeout": 2, "passed": 10} and flip["flip_rate"] == pytest.approx(2 / 12, abs=1e-6)
+    assert machine["correct"] == 0  # flaky counts as failed unless --passk-flaky=pass
+    assert report["suite"]["confirm_runs"] == 30
+    result.stdout.fnmatch_lines(["flaky candidates: *coin#0 flips *", "confirmation: 30 extra runs*"])
