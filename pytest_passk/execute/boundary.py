@@ -193,6 +193,7 @@ class ZygoteLink:
         self.spare: bytes | None = None  #: the token of the candidate process forked for the next run
         self._accepted: dict[bytes, socket.socket] = {}
         self.gone = False  #: the zygote's stream ended: it died (its container was killed, ...)
+        self._forgotten: set[int] = set()
 
     def _fill(self, text: str, seed: str) -> str:
         text = text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts))
@@ -279,6 +280,9 @@ class ZygoteLink:
         while True:
             frame = self.reader.next()
             if frame is not None:
+                if frame[0] == wire.EXIT and frame[1] in self._forgotten:
+                    self._forgotten.discard(frame[1])
+                    continue
                 if frame[0] == wire.SPARE:
                     self.spare = frame[2]
                     if spare:
@@ -309,6 +313,13 @@ class ZygoteLink:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and not self.gone
+
+    def forget(self, run: int) -> None:
+        """The zygote's report of ``run`` is not wanted: drop it whenever it arrives."""
+        self._forgotten.add(run)
+        if len(self.exits) > 64:  # reports nobody asked for: keep the newest
+            for old in sorted(self.exits)[:-64]:
+                del self.exits[old]
 
     def take_spare(self, deadline: float) -> socket.socket | None:
         """The connection of the candidate process forked for the next run (direct links)."""
@@ -531,6 +542,8 @@ class CandidateProcess:
             kind, run, payload = reader.next()
             if kind == wire.SPARE:
                 self.link.spare = payload
+            elif kind == wire.EXIT and run in self.link._forgotten:
+                self.link._forgotten.discard(run)
             elif kind == wire.EXIT:
                 if run == self.run:
                     self._record_exit(payload)
@@ -604,9 +617,19 @@ class CandidateProcess:
 
     # -- the end of a run ----------------------------------------------------------------------
 
-    def end(self) -> dict[str, Any]:
-        """Kill the process and all it started; what it printed comes back in the report."""
+    def end(self, wait: bool = True) -> dict[str, Any]:
+        """Kill the process and all it started; what it printed comes back in the report. Without
+        ``wait`` the zygote's report is not awaited (a passed run needs no output): the next run
+        on this zygote starts once it has cleaned up anyway."""
         try:
+            if not wait and self.spawned and self.exit is None and self.run not in self.link.exits:
+                try:
+                    self.link.send(wire.END, self.run)
+                except (OSError, ValueError):
+                    self.lost_zygote = True
+                self.link.forget(self.run)
+                self.exit = {"reason": "ended", "message": "", "output": ""}
+                return self.exit
             return self._end()
         finally:
             if self.conn is not None:  # closed once the zygote has killed it (EOF would end it first)

@@ -198,8 +198,8 @@ class VerifierPlugin:
         link = self._link(job.run)
         spec = {"code": job.code, "timeout": job.timeout, "memory": job.memory, "output_cap": self.output_cap,
                 "support": job.support}
+        # The candidate's process (forked ahead by its zygote) is taken on the test's first use of it.
         proc = boundary.CandidateProcess(link, spec, GRACE)
-        proc.start()  # the process forks and loads the program while the test's fixtures set up
         candidate = Candidate(text=job.text, code=job.code, prompt=job.prompt, problem_id=job.problem_id,
                               timeout=job.timeout, index=job.index, process=proc)
         item.config.stash[candidate_key] = candidate
@@ -230,13 +230,13 @@ class VerifierPlugin:
             signal.setitimer(signal.ITIMER_REAL, 0)
             self.current = None
             item.config.stash[candidate_key] = None  # type: ignore[assignment]
-        ended = proc.end()
-        candidate.cleanup()
         if run.call is not None:
             reason = run.call
         else:
             reason = "skipped" if run.setup_reason == "skipped" else (run.setup_reason if run.setup_reason in (
                 "timeout", "crash", "exit", "memory", "malformed") else "setup")
+        ended = proc.end(wait=reason != "passed")  # a failure's report carries what the candidate printed
+        candidate.cleanup()
         message = "" if reason == "passed" else _trim(run.message, 4 * _MESSAGE_CAP)
         result = protocol.RunResult(id=job.id, outcome="passed" if reason == "passed" else "failed",
                                     reason=reason, message=message, output=str(ended.get("output", "")),
