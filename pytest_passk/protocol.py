@@ -1,20 +1,24 @@
 """The job/result protocol between the host and a sandbox worker.
 
-A worker is ``python -m pytest_passk.worker``. It speaks newline-delimited JSON on its own stdin
-and stdout; each line is one message ``{"msg": NAME, ...fields}``. The conversation:
+A worker is a verifier, ``python -m pytest_passk.execute.verifier`` (the trusted side; see
+docs/execution.md). It speaks newline-delimited JSON on its own stdin and stdout; each line is one
+message ``{"msg": NAME, ...fields}``. The conversation:
 
-    host -> worker   init      {version, args, invocation_dir, nodeids, output_cap, drop_user, clean_tmp}
+    host -> worker   init      {version, args, invocation_dir, rootdir, nodeids, output_cap, label,
+                                zygote_argv, zygote_env, zygotes, posture_check, image_env}
     worker -> host   ready     {collected: [nodeid], missing: [nodeid], errors: str, pid: int}
-    host -> worker   job       {id, nodeid, problem_id, index, prompt, text, code, timeout, memory}
-    worker -> host   result    {id, outcome, reason, message, output, duration}
+    host -> worker   job       {id, nodeid, problem_id, index, prompt, text, code, timeout, memory,
+                                run, avoid, support}
+    worker -> host   result    {id, outcome, reason, message, output, duration, worker, returns}
     ...              (one result per job, in the order the jobs were sent; the host may send
                       jobs ahead, the worker runs them one at a time)
     host -> worker   shutdown  {}
     worker -> host   fatal     {message}   (the worker cannot go on; it exits after sending this)
 
 ``outcome`` is ``"passed"`` or ``"failed"``; ``reason`` is one of :data:`REASONS`. A result is
-``passed`` only when the forked child reported, through a private pipe and with the job's
-one-time nonce, that the test's call phase ran to completion; anything else is a failure.
+``passed`` only when the test's call phase, run by the verifier itself, returned; anything else is
+a failure. The candidate's code never runs in the verifier (it runs in a process of its own,
+forked by a zygote in the sandbox, and only plain data crosses).
 """
 from __future__ import annotations
 
