@@ -35,12 +35,12 @@ REASONS = (
     "error",      # the test or the candidate raised another exception
     "setup",      # the test's setup failed, the call never ran
     "skipped",    # the test skipped or xfailed itself: not evidence of a pass
-    "exit",       # the child exited (sys.exit/os._exit/...) before reporting
-    "timeout",    # wall-clock limit reached; the child and all it started were killed
+    "exit",       # the candidate's process exited (sys.exit/os._exit/...) while the test used it
+    "timeout",    # wall-clock limit reached; the candidate and all it started were killed
     "memory",     # the memory limit was hit
-    "crash",      # the child (or its container) died from a signal
-    "malformed",  # the child's report was unreadable or forged
-    "duplicate",  # more than one report for one run
+    "crash",      # the candidate's process (or its container) died from a signal
+    "malformed",  # the candidate sent something that is not plain data, or too much of it
+    "duplicate",  # (kept so stored verdicts of earlier versions still read)
 )
 
 
