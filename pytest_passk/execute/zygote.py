@@ -651,22 +651,24 @@ def process_state(pid):
 
 
 def kill_everything(me, pid, sole_tenant):
-    """Kill the run's process and everything it started, however it detached itself."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    """Kill the run's process (``pid``, or none when -1) and everything it started, however it
+    detached itself."""
+    if pid > 0:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
     # This zygote is a subreaper: whatever the run started and left behind is now its child. Only
     # when something is left is /proc searched (the usual run leaves nothing).
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             while True:
@@ -678,6 +680,11 @@ def kill_everything(me, pid, sole_tenant):
                 return
         if sole_tenant:  # the container's PID namespace holds only init, this zygote and the run
             left = [p for p, f in process_table().items() if p not in (1, me) and f[0] != b"Z"]
+            if left:
+                try:  # every process but init and this one, in one sweep of the kernel (fork bombs)
+                    os.kill(-1, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         else:
             left = descendants(me)[0]
         if not left:
@@ -952,7 +959,15 @@ class Zygote:
         else:
             req_r, req_w = os.pipe()
             rep_r, rep_w = os.pipe()
-        pid = os.fork()
+        for attempt in range(50):
+            try:
+                pid = os.fork()
+                break
+            except BlockingIOError:  # the pids limit, while what a run left is still being reaped
+                kill_everything(self.me, -1, self.sole_tenant)
+                time.sleep(0.01 * (attempt + 1))
+        else:
+            raise OSError("cannot fork a candidate process")
         if pid == 0:
             try:
                 for fd in (req_w, rep_r, out_r):
