@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,43 +87,36 @@ def _hub_commit(repo_id: str, revision: str | None) -> str | None:
 
 #: Kills the engine's processes when pytest dies (kill -9), which vLLM's EngineCore does not notice
 #: by itself: its stdin then ends without the word :meth:`VLLMBackend.close` sends after a normal
-#: shutdown. Arguments: PID:STARTTIME pairs.
+#: shutdown. Arguments: PID:CREATETIME pairs (a pid alone could have been reused).
 _REAPER = """
-import os, signal, sys
+import sys
 if sys.stdin.buffer.read():
     sys.exit()
+import psutil
 for item in sys.argv[1:]:
-    pid, start = map(int, item.split(":"))
+    pid, _, created = item.partition(":")
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        if int(stat[stat.rfind(b")") + 2:].split()[19]) == start:
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, IndexError):
+        proc = psutil.Process(int(pid))
+        if repr(proc.create_time()) == created:
+            proc.kill()
+    except (psutil.Error, ValueError):
         pass
 """
 
 
 def _engine_processes() -> list[str]:
-    """``PID:STARTTIME`` of this process's vLLM engine children (``VLLM::...``) and their descendants."""
-    def children(pid: int) -> list[int]:
-        out: list[int] = []
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out += [int(c) for c in fh.read().split()]
-        return out
+    """``PID:CREATETIME`` of this process's vLLM engine children (``VLLM::...``) and their descendants."""
+    import psutil
 
     found: list[str] = []
-    try:
-        todo = [c for c in children(os.getpid())
-                if Path(f"/proc/{c}/cmdline").read_bytes().startswith(b"VLLM::")]
-        while todo:
-            pid = todo.pop()
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-            found.append(f"{pid}:{int(stat[stat.rfind(b')') + 2:].split()[19])}")
-            todo += children(pid)
-    except (OSError, ValueError, IndexError):  # not Linux, or a process just ended
-        pass
+    for child in psutil.Process().children():
+        try:
+            if not " ".join(child.cmdline()).startswith("VLLM::"):
+                continue
+            for proc in [child, *child.children(recursive=True)]:
+                found.append(f"{proc.pid}:{proc.create_time()!r}")
+        except psutil.Error:  # it just ended
+            continue
     return found
 
 
@@ -144,14 +136,16 @@ def _folder_has_chat_template(path: str) -> bool | None:
 
 
 def _kill_processes(pids: list[str]) -> None:
-    """SIGKILL ``PID:STARTTIME`` processes that are still the same processes."""
+    """SIGKILL ``PID:CREATETIME`` processes that are still the same processes."""
+    import psutil
+
     for item in pids:
-        pid, start = map(int, item.split(":"))
+        pid, _, created = item.partition(":")
         try:
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-            if int(stat[stat.rfind(b")") + 2:].split()[19]) == start:
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
+            proc = psutil.Process(int(pid))
+            if repr(proc.create_time()) == created:
+                proc.kill()
+        except (psutil.Error, ValueError):
             pass
 
 
@@ -283,7 +277,8 @@ class VLLMBackend(Backend):
         try:
             from vllm.sampling_params import RequestOutputKind
 
-            params.output_kind = RequestOutputKind.FINAL_ONLY
+            # Deltas, not final outputs: tokens are counted (and shown) as they are produced.
+            params.output_kind = RequestOutputKind.DELTA
         except ImportError:
             pass
         return params
@@ -300,22 +295,30 @@ class VLLMBackend(Backend):
             rid = f"passk-{i}"
             by_id[rid] = request
             engine.add_request(rid, self.render(request), self.sampling_params(request.n, request))
+        texts: dict[str, dict[int, list[str]]] = {rid: {} for rid in by_id}
+        generated = dict.fromkeys(by_id, 0)
+        prompt_tokens = dict.fromkeys(by_id, 0)  # deltas may carry the prompt on the first output only
         while engine.has_unfinished_requests():
             for output in engine.step():
+                parts = texts.get(output.request_id)
+                if parts is None:
+                    continue
+                if output.prompt_token_ids:
+                    prompt_tokens[output.request_id] = len(output.prompt_token_ids)
+                for c in output.outputs:  # each completion's new text since the last step
+                    parts.setdefault(c.index, []).append(c.text)
+                    self.tokens_generated += len(c.token_ids)
+                    generated[output.request_id] += len(c.token_ids)
                 if not output.finished:
                     continue
-                request = by_id.pop(output.request_id, None)
-                if request is None:
-                    continue
-                completions = sorted(output.outputs, key=lambda c: c.index)
-                texts = [c.text for c in completions]
-                generated = sum(len(c.token_ids) for c in completions)
-                self.tokens_generated += generated
-                self.record_usage(request.problem.id, len(output.prompt_token_ids or ()), generated, len(texts))
-                if len(texts) != request.n:
-                    raise BackendError(f"vLLM returned {len(texts)} samples for {request.problem.id}, "
+                request = by_id.pop(output.request_id)
+                done = ["".join(parts[i]) for i in sorted(texts.pop(output.request_id))]
+                self.record_usage(request.problem.id, prompt_tokens.pop(output.request_id),
+                                  generated.pop(output.request_id), len(done))
+                if len(done) != request.n:
+                    raise BackendError(f"vLLM returned {len(done)} samples for {request.problem.id}, "
                                        f"asked for {request.n}")
-                yield request, texts
+                yield request, done
         if by_id:
             raise BackendError(f"vLLM finished without results for {len(by_id)} request(s)")
 
