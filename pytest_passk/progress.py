@@ -105,7 +105,7 @@ class ProgressDisplay:
     def _make_bars(self) -> Any:
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+                                   TimeRemainingColumn)
         from rich.text import Text
 
         display = self
@@ -114,16 +114,15 @@ class ProgressDisplay:
             def render(self, task: Any) -> Text:
                 name = task.fields["stage"]
                 stage = display.stages[name]
-                unit = _STAGES[name][1]
-                text = f"{stage.rate():.1f} {unit}/s"
+                text = f"{stage.rate():.1f}/s"
                 if extra := display.extra(name, stage):
                     text += f", {extra}"
-                return Text(text)
+                return Text(text, no_wrap=True, overflow="ellipsis")
 
         console = Console(file=_TerminalFile(self.terminal), force_terminal=True,
                           width=getattr(getattr(self.terminal, "_tw", None), "fullwidth", None) or 80)
-        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), Extra(),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), Extra(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         redirect_stdout=False, redirect_stderr=False, refresh_per_second=4)
 
     def close(self) -> None:
