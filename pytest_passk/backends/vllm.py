@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +26,40 @@ _NOT_INSTALLED = (
 )
 
 
+#: Third-party warnings that loading and stopping the engine triggers on every run, each about the
+#: libraries' own code (not the user's, not an error): ``(category, exact module)``. They would
+#: otherwise fill the terminal before the summary. Errors and all other warnings still show.
+_QUIET_WARNINGS = [
+    ("DeprecationWarning", "torch.jit._script"),  # torch.jit.script_method, used inside torch/vLLM
+    ("FutureWarning", "vllm.triton_utils.dispatcher"),  # torch.distributed.reduce_op
+    # The engine's processes are killed once sampling is done (see close()); the tracker then
+    # reports their semaphores and shared memory as leaked, although it cleans them up itself.
+    ("UserWarning", "multiprocessing.resource_tracker"),
+]
+
+
+def _quiet_third_party_warnings() -> None:
+    """Filter :data:`_QUIET_WARNINGS` in this process, and in processes started from now on."""
+    import builtins
+    import warnings
+
+    for category, module in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", category=getattr(builtins, category), module=re.escape(module) + "$")
+    _add_pythonwarnings([f"ignore::{category}:{module}" for category, module in _QUIET_WARNINGS])
+
+
+def _add_pythonwarnings(specs: list[str]) -> str | None:
+    """Append ``specs`` to PYTHONWARNINGS (read by new interpreters); returns the old value."""
+    old = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [old, *specs]))
+    return old
+
+
 def _import_vllm() -> Any:
     # vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
     # want it set VLLM_LOGGING_LEVEL themselves.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    _quiet_third_party_warnings()
     try:
         import vllm
     except ImportError as exc:
@@ -157,6 +188,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
+        _quiet_third_party_warnings()  # before anything imports torch
         from pytest_passk._models import ModelError, resolve_model
 
         assert settings.model
@@ -191,6 +223,8 @@ class VLLMBackend(Backend):
         if self._llm is None:
             vllm = _import_vllm()
             kwargs = self.engine_kwargs()
+            # The engine's processes run library code only: its deprecation notices are not the user's.
+            old = _add_pythonwarnings(["ignore::DeprecationWarning", "ignore::FutureWarning"])
             try:
                 self._llm = vllm.LLM(**kwargs)
             except MemoryError as exc:
@@ -205,6 +239,11 @@ class VLLMBackend(Backend):
                         f"model {self.settings.model!r} not found: it is not a built-in name, not a local folder, "
                         f"and loading it as a hub id failed ({text[:300]})") from None
                 raise BackendError(f"vLLM could not load {self.settings.model!r}: {text[:800]}") from None
+            finally:
+                if old is None:
+                    os.environ.pop("PYTHONWARNINGS", None)
+                else:
+                    os.environ["PYTHONWARNINGS"] = old
             engine_processes = self._engine_pids = _engine_processes()
             if engine_processes:
                 import subprocess
