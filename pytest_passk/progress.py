@@ -72,7 +72,7 @@ class ProgressDisplay:
         if name == "generate":
             tokens = getattr(self.counts, "tokens_generated", 0) if self.counts is not None else 0
             return f"{tokens} tokens" if tokens else ""
-        return f"{stage.failed} failed" if stage.done else ""
+        return f"{stage.failed} failed" if stage.failed else ""
 
     # -- plain lines ---------------------------------------------------------------------------
 
@@ -163,3 +163,7 @@ def for_config(config: Any, counts: _Counts | None = None) -> ProgressDisplay:
 
     return ProgressDisplay(write, terminal=terminal, tty=tty, quiet=config.get_verbosity() < 0 if hasattr(
         config, "get_verbosity") else config.option.verbose < 0, counts=counts)
+
+
+#: The plain-line printer (the display without a terminal) under its former name.
+ProgressPrinter = ProgressDisplay

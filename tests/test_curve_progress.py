@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pytest_passk import stats
-from pytest_passk.report import ProgressPrinter
+from pytest_passk.progress import ProgressPrinter
 
 
 def test_curve_ks_are_powers_of_two_up_to_the_smallest_n() -> None:
