@@ -1,6 +1,7 @@
 """The progress display: rich bars on a terminal, periodic plain lines otherwise, nothing with -q."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,10 @@ def test_a_real_run_on_a_terminal_draws_bars_and_quiet_draws_none(pytester: pyte
                               capture_output=True, text=True, timeout=300).stdout
 
     shown = in_terminal()
-    assert "passk executing" in shown and "18/18" in shown and "12 failed" in shown, shown
+    # 18 runs, and the reruns that confirm deciding passes: every one counted, the 12 failures too
+    assert "passk executing" in shown and "12 failed" in shown, shown
+    finished = [m for m in re.findall(r"(\d+)/(\d+)\x1b", shown) if m[0] == m[1]]
+    assert finished and int(finished[-1][0]) >= 18, shown
     assert "= passk =" in shown
     quiet = in_terminal("-q")
     assert "passk executing" not in quiet and "passk: executed" not in quiet
