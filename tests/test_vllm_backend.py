@@ -3,7 +3,7 @@ styles, sampling options, the sample store, and clear errors.
 
 The model writes nonsense; these tests check the plumbing. Inner runs are in-process pytester runs
 with ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine start ~2 s instead of ~20 s; see
-docs/vllm-notes.md); the default multi-process engine is exercised by tests/test_resume.py. A
+docs/engines.md); the default multi-process engine is exercised by tests/test_resume.py. A
 conftest in each inner run's folder wraps ``vllm.LLM`` (the real engine still runs) and logs the
 constructor's arguments, every ``llm_engine.add_request`` and every ``llm_engine.step``.
 """
