@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_passk import report
+from pytest_passk import progress, report
 from pytest_passk.backends import Backend, BackendError, choose, get as get_backend
 from pytest_passk.evaluation import Evaluation, SuiteResult
 from pytest_passk.options import Settings
@@ -63,23 +63,19 @@ def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
 
 def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem]) -> SuiteResult:
     """Run the whole evaluation; configuration and environment problems stop the run with one message."""
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-
-    def write(line: str) -> None:
-        if terminal is not None:
-            terminal.write_line(line)
-
     try:
         store = Store(store_path(config, settings))
         backend = make_backend(config, settings)
         if settings.sandbox not in ("local", "docker") and config.hook.pytest_passk_sandbox(
                 config=config, name=settings.sandbox) is None:
             get_sandbox(settings.sandbox)  # unknown name: fail before generating anything
+        display = progress.for_config(config, counts=backend)
         evaluation = Evaluation(settings, problems, backend, lambda: make_sandbox(config, settings), store,
-                                progress=report.ProgressPrinter(write))
+                                progress=display)
         try:
             suite = evaluation.run()
         finally:
+            display.close()
             store.close()
     except (SandboxError, BackendError, StoreError) as exc:
         raise pytest.UsageError(f"passk: {exc}") from None

@@ -5,7 +5,7 @@
 # program runs through its problem's test in the Docker sandbox (chat style: the model has a chat
 # template, so each prompt is the user's turn and the program is the reply's code block), and the passk summary shows
 # coverage and pass@k with 95% intervals, the coverage curve, the extrapolation to 100 and 1000 samples,
-# the cost per solved problem, and draws demo-curve.png. About five minutes on two cores once installed. Extra args go to pytest
+# the cost per solved problem, and draws demo-curve.png. About four minutes on two cores once installed (README). Extra args go to pytest
 # (e.g. --humaneval-ids=0,2,23 or --passk-report=demo.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ log() { printf '== %s\n' "$*" >&2; }
 
 bash scripts/install.sh humaneval,plot
 
-log "sampling and evaluating (the first run converts the model once, then loads it: about a minute)"
+log "sampling and evaluating (about four minutes; the first run also converts the model once, ~20 s)"
 status=0
 python3 -m pytest example_suites/humaneval --humaneval-ids=demo \
     --passk-model=smollm2-135m-instruct --passk-max-tokens=384 --passk-plot=demo-curve.png \

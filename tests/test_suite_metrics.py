@@ -180,3 +180,16 @@ def test_problems_sharing_a_prompt_share_one_pool_and_a_rerun_executes_nothing(p
     assert [problem(more.report, pid)["n"] for pid in recs] == [3, 3, 7]
     # the edit changed the tests' file, so every verdict of it is new
     assert (more.report["suite"]["runs_executed"], more.report["suite"]["runs_reused"]) == (26, 0)
+
+
+def test_new_options_have_ini_twins_and_help(pytester) -> None:
+    from pytest_passk.plugin import settings_key
+
+    defaults = pytester.parseconfigure().stash[settings_key]
+    assert (defaults.allow_partial, defaults.redo_transient) == (False, False)
+    pytester.makeini("[pytest]\npassk_allow_partial = true\npassk_redo_transient = yes\n")
+    s = pytester.parseconfigure().stash[settings_key]
+    assert (s.allow_partial, s.redo_transient) == (True, True)
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--passk-depends=*", "*--passk-redo-transient*", "*--passk-allow-partial*",
+                                 "*passk_depends*", "*passk_redo_transient*", "*passk_allow_partial*"])

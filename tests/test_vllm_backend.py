@@ -3,7 +3,7 @@ styles, sampling options, the sample store, and clear errors.
 
 The model writes nonsense; these tests check the plumbing. Inner runs are in-process pytester runs
 with ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (engine start ~2 s instead of ~20 s; see
-docs/vllm-notes.md); the default multi-process engine is exercised by tests/test_resume.py. A
+docs/engines.md); the default multi-process engine is exercised by tests/test_resume.py. A
 conftest in each inner run's folder wraps ``vllm.LLM`` (the real engine still runs) and logs the
 constructor's arguments, every ``llm_engine.add_request`` and every ``llm_engine.step``.
 """
@@ -90,12 +90,13 @@ def pytest_passk_backend(config, settings):
 
             def recording_step(*a, **kw):
                 outputs = step(*a, **kw)
-                _log({"event": "step", "finished": [
-                    {"id": o.request_id, "outputs": [
+                # the backend asks for deltas: each output holds the new part of some completions
+                _log({"event": "step", "deltas": [
+                    {"id": o.request_id, "finished": o.finished, "outputs": [
                         {"index": c.index, "tokens": len(c.token_ids), "text": c.text,
                          "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}
                         for c in o.outputs]}
-                    for o in outputs if o.finished]})
+                    for o in outputs]})
                 return outputs
 
             engine.add_request = recording_add_request
@@ -221,7 +222,20 @@ class Calls:
 
     @property
     def outputs(self) -> list[dict[str, Any]]:
-        return [c for e in self.of("step") for f in e["finished"] for c in f["outputs"]]
+        """Every finished completion, put together from the deltas the engine handed out."""
+        whole: dict[tuple[str, int], dict[str, Any]] = {}
+        finished: set[str] = set()
+        for e in self.of("step"):
+            for d in e["deltas"]:
+                for c in d["outputs"]:
+                    acc = whole.setdefault((d["id"], c["index"]), {"index": c["index"], "tokens": 0, "text": ""})
+                    acc["tokens"] += c["tokens"]
+                    acc["text"] += c["text"]
+                    if c["finish_reason"] is not None:
+                        acc["finish_reason"], acc["stop_reason"] = c["finish_reason"], c["stop_reason"]
+                if d["finished"]:
+                    finished.add(d["id"])
+        return [c for (rid, _), c in whole.items() if rid in finished]
 
 
 def run(pytester: pytest.Pytester, passk_run, model: str, *args: str, store: str | None = None):

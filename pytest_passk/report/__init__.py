@@ -11,7 +11,7 @@ from pytest_passk.report.json import write_json
 from pytest_passk.report.junit import junit_properties, suite_properties
 from pytest_passk.report.metrics import curve_record, fmt, problem_record, suite_metrics
 from pytest_passk.report.plot import PlotError, write_plot
-from pytest_passk.report.terminal import ProgressPrinter, generation_summary, item_failure, terminal_lines
+from pytest_passk.report.terminal import generation_summary, item_failure, terminal_lines
 
-__all__ = ["Analysis", "Estimate", "PlotError", "ProgressPrinter", "analyse", "write_plot", "curve_record", "fmt", "gate_failures", "generation_summary", "item_failure",
+__all__ = ["Analysis", "Estimate", "PlotError", "analyse", "write_plot", "curve_record", "fmt", "gate_failures", "generation_summary", "item_failure",
            "junit_properties", "problem_record", "suite_metrics", "suite_properties", "terminal_lines", "write_json"]

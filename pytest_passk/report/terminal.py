@@ -1,8 +1,8 @@
-"""What a user reads in the terminal: the passk summary section, item failure messages, progress lines."""
+"""What a user reads in the terminal: the passk summary section and item failure messages (progress
+while a run goes on is :mod:`pytest_passk.progress`)."""
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from pytest_passk.evaluation import ProblemResult, SuiteResult
@@ -157,29 +157,3 @@ def generation_summary(suite: SuiteResult) -> str:
     if suite.load_seconds >= 0.5:
         text += f" after {suite.load_seconds:.1f} s loading the model"
     return text
-
-
-class ProgressPrinter:
-    """Progress lines for generation and execution: counts, rate and ETA, at most every ``every`` s."""
-
-    def __init__(self, write: Any, every: float = 2.0) -> None:
-        self.write = write
-        self.every = every
-        self.last: dict[str, float] = {}
-        self.start: dict[str, float] = {}
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        stage, done, total = event["stage"], event["done"], event["total"]
-        now = time.monotonic()
-        start = self.start.setdefault(stage, now)
-        # Quick stages print nothing; long ones print every ``every`` seconds and when they finish.
-        if now - self.last.get(stage, start) < self.every and (done < total or stage not in self.last):
-            return
-        self.last[stage] = now
-        elapsed = now - self.start[stage]
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else math.inf
-        verb = "generated" if stage == "generate" else "executed"
-        unit = "samples" if stage == "generate" else "runs"
-        eta_text = f", ETA {eta:.0f} s" if done < total and math.isfinite(eta) else ""
-        self.write(f"passk: {verb} {done}/{total} {unit} ({rate:.1f}/s{eta_text})")

@@ -1,0 +1,169 @@
+"""Progress of an evaluation while it runs: generation (samples, tokens) and execution (runs, rate,
+ETA, failures).
+
+On a terminal the display is a pair of live ``rich`` bars drawn through pytest's terminal writer;
+when the output is not a terminal (CI logs, pipes) it is a plain line per stage every few seconds;
+with ``-q`` nothing is shown. The evaluation only calls the display with events
+``{"stage": "generate" | "execute", "done": int, "total": int, "passed": bool (execute only)}``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Protocol
+
+
+class _Counts(Protocol):
+    tokens_generated: int
+
+
+_STAGES = {"generate": ("generating", "samples"), "execute": ("executing ", "runs")}
+
+
+class _Stage:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.done = 0
+        self.total = 0
+        self.failed = 0
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def eta(self) -> float:
+        rate = self.rate()
+        return (self.total - self.done) / rate if rate > 0 and self.done < self.total else math.nan
+
+
+class ProgressDisplay:
+    """Turns progress events into bars (terminal) or periodic lines (anything else)."""
+
+    def __init__(self, write: Callable[[str], None], *, terminal: Any = None, tty: bool = False,
+                 quiet: bool = False, counts: _Counts | None = None, every: float = 5.0) -> None:
+        self.write = write
+        self.terminal = terminal
+        self.tty = tty and terminal is not None
+        self.quiet = quiet
+        self.counts = counts
+        self.every = every
+        self.stages: dict[str, _Stage] = {}
+        self._last_line: dict[str, float] = {}
+        self._rich: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    # -- events --------------------------------------------------------------------------------
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        name = event["stage"]
+        stage = self.stages.setdefault(name, _Stage())
+        stage.done, stage.total = event["done"], event["total"]
+        if event.get("passed") is False:
+            stage.failed += 1
+        if self.tty:
+            self._bar(name, stage)
+        else:
+            self._line(name, stage)
+
+    def extra(self, name: str, stage: _Stage) -> str:
+        """What follows the counts: tokens for generation, failures for execution."""
+        if name == "generate":
+            tokens = getattr(self.counts, "tokens_generated", 0) if self.counts is not None else 0
+            return f"{tokens} tokens" if tokens else ""
+        return f"{stage.failed} failed" if stage.failed else ""
+
+    # -- plain lines ---------------------------------------------------------------------------
+
+    def _line(self, name: str, stage: _Stage) -> None:
+        now = time.monotonic()
+        # Quick stages print nothing; long ones print every ``every`` seconds and when they finish.
+        last = self._last_line.get(name, stage.start)
+        if now - last < self.every and (stage.done < stage.total or name not in self._last_line):
+            return
+        self._last_line[name] = now
+        verb = "generated" if name == "generate" else "executed"
+        eta = stage.eta()
+        parts = [f"{stage.rate():.1f}/s"]
+        if extra := self.extra(name, stage):
+            parts.append(extra)
+        if not math.isnan(eta):
+            parts.append(f"ETA {eta:.0f} s")
+        self.write(f"passk: {verb} {stage.done}/{stage.total} {_STAGES[name][1]} ({', '.join(parts)})")
+
+    # -- bars ----------------------------------------------------------------------------------
+
+    def _bar(self, name: str, stage: _Stage) -> None:
+        if self._rich is None:
+            self._rich = self._make_bars()
+            self._rich.start()
+        if name not in self._tasks:
+            self._tasks[name] = self._rich.add_task(f"passk {_STAGES[name][0]}", total=stage.total, stage=name)
+        self._rich.update(self._tasks[name], completed=stage.done, total=stage.total)
+
+    def _make_bars(self) -> Any:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                                   TimeRemainingColumn)
+        from rich.text import Text
+
+        display = self
+
+        class Extra(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                name = task.fields["stage"]
+                stage = display.stages[name]
+                text = f"{stage.rate():.1f}/s"
+                if extra := display.extra(name, stage):
+                    text += f", {extra}"
+                return Text(text, no_wrap=True, overflow="ellipsis")
+
+        console = Console(file=_TerminalFile(self.terminal), force_terminal=True,
+                          width=getattr(getattr(self.terminal, "_tw", None), "fullwidth", None) or 80)
+        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), Extra(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                        redirect_stdout=False, redirect_stderr=False, refresh_per_second=4)
+
+    def close(self) -> None:
+        """Leave the bars' last state on screen; nothing more is drawn."""
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+
+
+class _TerminalFile:
+    """A file that writes through pytest's terminal writer (its output is not captured)."""
+
+    def __init__(self, terminal: Any) -> None:
+        self.terminal = terminal
+
+    def write(self, text: str) -> int:
+        self.terminal.write(text, flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+
+def for_config(config: Any, counts: _Counts | None = None) -> ProgressDisplay:
+    """The display a pytest run gets: bars on a terminal, lines otherwise, nothing with ``-q``."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    tty = False
+    if terminal is not None:
+        isatty = getattr(terminal, "isatty", False)
+        tty = bool(isatty() if callable(isatty) else isatty)
+
+    def write(line: str) -> None:
+        if terminal is not None:
+            terminal.write_line(line)
+
+    return ProgressDisplay(write, terminal=terminal, tty=tty, quiet=config.get_verbosity() < 0 if hasattr(
+        config, "get_verbosity") else config.option.verbose < 0, counts=counts)
+
+
+#: The plain-line printer (the display without a terminal) under its former name.
+ProgressPrinter = ProgressDisplay
