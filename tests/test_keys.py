@@ -167,14 +167,21 @@ def test_run_key_covers_version_environment_and_limits(pytester) -> None:
     assert keys.passk_version() == real
 
 
-def test_local_sandbox_environment_is_the_python_it_runs() -> None:
-    import sys
+def test_local_sandbox_environment_is_the_python_candidates_run_on() -> None:
+    import os
+    import subprocess
 
     from pytest_passk.sandbox import SandboxSettings
     from pytest_passk.sandbox.local import LocalSandbox
 
     box = LocalSandbox(SandboxSettings(workers=1, invocation_dir=".", rootdir="."))
-    assert box.environment() == f"{sys.executable} {sys.version}"
+    exe, version = box.environment().split()
+    assert os.path.isabs(exe)
+    real = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert version == real
+    declared = LocalSandbox(SandboxSettings(workers=1, invocation_dir=".", rootdir=".", candidate_packages=["numpy"]))
+    assert declared.environment() == f"{exe} {version} with numpy"
 
 
 @pytest.mark.docker
