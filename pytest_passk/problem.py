@@ -160,7 +160,7 @@ def _source_file(obj: Any) -> Path | None:
         return None
     try:
         source = inspect.getsourcefile(obj if inspect.ismodule(obj) else inspect.unwrap(obj))
-    except (TypeError, ValueError):
+    except Exception:  # builtins, proxies, objects with odd __getattr__: no file to hash
         return None
     return Path(source).resolve() if source else None
 

@@ -115,11 +115,13 @@ def _suite(seed: int, a: float, b: float, problems: int, n: int) -> tuple[np.nda
     return p, [(n, int(c)) for c in rng.binomial(n, p)]
 
 
-def test_predicted_pass_at_1000_from_20_samples_holds_the_truth_and_beats_the_curve_fit() -> None:
+@pytest.mark.parametrize(("a", "b", "beats_least_squares"), [(0.15, 1.5, True), (0.5, 20.0, True), (0.3, 3.0, False)])
+def test_predicted_pass_at_1000_from_20_samples_holds_the_truth(a: float, b: float, beats_least_squares: bool) -> None:
     """Problems' rates from a known Beta, 20 samples each: the predicted pass@1000 lies in its 95%
     interval of the truth (the suite's true expected pass@1000) in ~95% of suites, and is closer
-    to it than the least-squares fit of the aggregate curve."""
-    a, b, K, seeds = 0.15, 1.5, 1000, 60
+    to it than the least-squares fit of the aggregate curve, except where that curve's shape
+    happens to match the truth (Beta(0.3, 3): there it is close, see the benchmark)."""
+    K, seeds = 1000, 60
     held, bb_err, ls_err = 0, [], []
     for seed in range(seeds):
         p, counts = _suite(seed, a, b, 164, 20)
@@ -129,9 +131,12 @@ def test_predicted_pass_at_1000_from_20_samples_holds_the_truth_and_beats_the_cu
         bb_err.append(abs(pred.value - truth))
         ls = stats.fit_power_law(stats.coverage_curve(counts))
         ls_err.append(abs(stats.power_law(*ls, K) - truth) if ls else 1.0)
-    # 60 suites: 95% nominal; below 50/60 would be a real miss (binomial p < 0.01)
-    assert held >= 50, f"interval held the truth in {held}/{seeds} suites"
-    assert np.mean(bb_err) < 0.6 * np.mean(ls_err), (np.mean(bb_err), np.mean(ls_err))
+    # 60 suites at 95% nominal: fewer than 52 would be a real miss (binomial p < 0.01)
+    assert held >= 52, f"interval held the truth in {held}/{seeds} suites"
+    if beats_least_squares:
+        assert np.mean(bb_err) < 0.6 * np.mean(ls_err), (np.mean(bb_err), np.mean(ls_err))
+    else:
+        assert np.mean(bb_err) < 1.5 * np.mean(ls_err), (np.mean(bb_err), np.mean(ls_err))
 
 
 def test_observed_intervals_hold_the_truth() -> None:

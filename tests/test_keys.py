@@ -268,16 +268,18 @@ def _settings(pytester, *args: str):
 
 
 def test_sample_key_covers_sampling_and_engine_arguments(pytester) -> None:
+    from dataclasses import replace
+
     from pytest_passk.keys import source_key
 
-    base = source_key("vllm", "m@1", _settings(pytester))
-    assert source_key("vllm", "m@1", _settings(pytester)) == base
-    for args in (["--passk-temperature=0.5"], ["--passk-top-p=0.5"], ["--passk-max-tokens=10"],
-                 ["--passk-seed=1"], ["--passk-stop=###"]):
-        assert source_key("vllm", "m@1", _settings(pytester, *args)) != base, args
-    assert source_key("vllm", "m@2", _settings(pytester)) != base
-    assert source_key("vllm", "m@1", _settings(pytester), {"vllm_args": {"dtype": "float16"}}) != \
-        source_key("vllm", "m@1", _settings(pytester), {"vllm_args": {"dtype": "bfloat16"}})
+    settings = _settings(pytester)  # one config: each costs a few gc passes at teardown
+    base = source_key("vllm", "m@1", settings)
+    assert source_key("vllm", "m@1", replace(settings)) == base
+    for change in ({"temperature": 0.5}, {"top_p": 0.5}, {"max_tokens": 10}, {"seed": 1}, {"stop": ["###"]}):
+        assert source_key("vllm", "m@1", replace(settings, **change)) != base, change
+    assert source_key("vllm", "m@2", settings) != base
+    assert source_key("vllm", "m@1", settings, {"vllm_args": {"dtype": "float16"}}) != \
+        source_key("vllm", "m@1", settings, {"vllm_args": {"dtype": "bfloat16"}})
 
 
 def test_vllm_source_key_includes_vllm_args(pytester, tmp_path) -> None:

@@ -248,3 +248,15 @@ def test_cost_per_solved_problem_from_the_servers_usage(pytester: pytest.Pyteste
         r"cost: 60 prompt \+ 840 generated tokens, \d+\.\d s of engine time; per solved problem: 112 tokens, "
         r"\d+\.\d\d s, 0\.0002175 at the given price \(0\.00174 in all\)$",
     ])
+
+
+def test_adaptive_sampling_reads_pass_at_k_and_its_interval_from_the_fit(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = passk_run(rows(), "--passk-runs=1", "--passk-budget=60", "--passk-confirm=0")
+    suite = result.report["suite"]
+    assert suite["samples"] <= 60
+    for k in (1, 5):
+        low, high = suite[f"pass@{k}_ci"]
+        assert low <= suite[f"pass@{k}"] <= high and high - low > 0.01
+    assert suite["extrapolation"]["alpha"] > 0
+    result.stdout.fnmatch_lines(["suite: 12 problems, * samples, coverage * [[]*] (*/12), pass@1 0.* [[]*], *"])

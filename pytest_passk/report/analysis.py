@@ -106,6 +106,7 @@ class Analysis:
     #: the fraction of those problems that have samples (the fit is over them; the rest count as unsolved)
     share: float = 1.0
     problem_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  #: (n, c) by id, problems with samples
+    adaptive: bool = False  #: samples were drawn adaptively: every pass@k comes from the fit
 
     def value_of(self, metric: str) -> Estimate | None:
         """``coverage`` or ``pass@K``: observed where every problem has K samples, else extrapolated."""
@@ -115,7 +116,7 @@ class Analysis:
         if k in self.pass_at and not math.isnan(self.pass_at[k].value):
             return self.pass_at[k]
         sampled = [n for n, _ in self.counts if n]
-        if sampled and k <= min(sampled):
+        if sampled and k <= min(sampled) and not self.adaptive:
             return _observed(self.counts, k)
         if k in self.predicted:
             return self.predicted[k]
@@ -137,21 +138,39 @@ def analyse(suite: SuiteResult, predict: list[int] | None = None,
     share = len(counts) / len(every) if every else math.nan
     coverage = Estimate(suite.coverage, *stats.mean_interval([1.0 if c > 0 else 0.0 for _, c in every]))
 
-    pass_at = {k: _observed(every, k) for k in suite.ks}
-    curve = [(k, _observed(every, k)) for k, _ in stats.coverage_curve(counts)]
     problem_pass1 = {p.problem.id: stats.wilson_interval(p.correct, p.n) for p in suite.problems}
-
     ks = sorted(set(predict or extrapolate.default_ks(counts)))
     fit: extrapolate.BetaFit | None = None
     no_fit = extrapolate.why_not(counts)
-    predicted: dict[int, Estimate] = {}
-    problem_predicted: dict[str, dict[int, Estimate]] = {}
     if no_fit is None:
         fit = extrapolate.fit(counts, bootstrap=bootstrap)
+
+    def fitted(k: int) -> Estimate:
+        if fit is None:
+            return Estimate(math.nan, math.nan, math.nan, extrapolated=True)
+        p = fit.predict(k)
+        # Problems without samples stay unsolved at any K, as in the observed metrics.
+        return Estimate(p.value * share, p.low * share, p.high * share, extrapolated=True)
+
+    adaptive = bool(getattr(suite, "adaptive", False))
+    if adaptive:
+        # Samples were drawn adaptively: the fixed-n estimator is biased and pass@k is read from
+        # the fit (the suite's own value; the interval is this fit's bootstrap around it).
+        def from_fit(k: int) -> Estimate:
+            est, value = fitted(k), suite.pass_at(k)
+            return Estimate(value, min(est.low, value), max(est.high, value), extrapolated=True)
+
+        pass_at = {k: from_fit(k) for k in suite.ks}
+        curve = [(k, from_fit(k)) for k, _ in suite.curve()]
+    else:
+        pass_at = {k: _observed(every, k) for k in suite.ks}
+        curve = [(k, _observed(every, k)) for k, _ in stats.coverage_curve(counts)]
+
+    predicted: dict[int, Estimate] = {}
+    problem_predicted: dict[str, dict[int, Estimate]] = {}
+    if fit is not None:
         for k in ks:
-            p = fit.predict(k)
-            # Problems without samples stay unsolved at any K, as in the observed metrics.
-            predicted[k] = Estimate(p.value * share, p.low * share, p.high * share, extrapolated=True)
+            predicted[k] = fitted(k)
         for res in scored:
             if res.n:
                 problem_predicted[res.problem.id] = {
@@ -159,7 +178,7 @@ def analyse(suite: SuiteResult, predict: list[int] | None = None,
                                 *fit.problem_interval(res.n, res.correct, k), extrapolated=True) for k in ks}
     return Analysis(coverage=coverage, pass_at=pass_at, problem_pass1=problem_pass1, ks=ks, fit=fit, no_fit=no_fit,
                     predicted=predicted, problem_predicted=problem_predicted, cost=cost_of(suite, price), curve=curve,
-                    counts=every, share=share,
+                    counts=every, share=share, adaptive=adaptive,
                     problem_counts={p.problem.id: (p.n, p.correct) for p in scored if p.n})
 
 

@@ -79,8 +79,8 @@ def extrapolation_record(analysis: Analysis) -> dict[str, Any]:
         rec["mean_rate"] = round(fit.mean, 6)
         rec["at_bound"] = fit.at_bound
         rec["population"] = {f"pass@{k}": _num(fit.population_pass_at(k)) for k in analysis.ks}
-        rec["interval"] = (f"95% bootstrap percentile interval over problems ({len(fit.replicates)} resamples, "
-                           "Beta refit by maximum likelihood each time)")
+        rec["interval"] = ("95%, normal on the logit scale with the standard error of a bootstrap over problems "
+                           f"({len(fit.replicates)} resamples, the Beta refit by maximum likelihood each time)")
         rec["bootstrap"] = len(fit.replicates)
     return rec
 
