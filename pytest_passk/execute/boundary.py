@@ -571,6 +571,10 @@ class CandidateProcess:
                 raise ValueError("not a reply")
             (key, body), = reply.items()
             if key == "v":
+                if payload.count(b"{") == 1 and payload.startswith(b'{"v":'):
+                    # No tagged value anywhere: JSON's own lists and scalars are the data already
+                    # (lists cannot be hashed, so their depth cannot crash a dict or a set).
+                    return body
                 return wire.decode(body, self._handle)
         except (ValueError, TypeError) as exc:
             self._fail("malformed", f"the candidate sent something that is not plain data ({exc})")
