@@ -603,6 +603,14 @@ ADVERSARIES: dict[str, Attack] = {
             _send(_reply_fd(), json.dumps({"v": {"i": "f" * (8 << 20)}}).encode())
             import time; time.sleep(60)
         ''', "assertion", "error", "malformed"),
+    # a set whose elements all hash alike: building it on the trusted side is quadratic (2**19
+    # elements: hours); the test body's own time limit must stop it, and the verifier must carry on
+    "reply-hash-collision-set": attack("add", REPLY_FD + '''
+        def add(a, b):
+            m = (1 << 61) - 1  # every multiple of the modulus of int hashing hashes to 0
+            _send(_reply_fd(), json.dumps({"v": {"s": [k * m for k in range(1, 1 << 19)]}}).encode())
+            import time; time.sleep(120)
+        ''', "timeout"),
     "reply-flood": attack("add", REPLY_FD + '''
         def add(a, b):
             one = struct.pack("!I", 7) + b'{"v":5}'
