@@ -107,6 +107,7 @@ CASES = [
     Case("forge_exit_frame_zygote_memory", ATTACK, ("assertion", "malformed")),
     Case("ctypes_int_richcompare", ATTACK, ("assertion", "error", "crash", "malformed", "exit")),
     Case("ctypes_patch_test_consts", ATTACK, ("assertion",)),
+    Case("ctypes_patch_test_bytecode", ATTACK, ("assertion",)),
     # the wire format
     Case("reply_prequeued_every_fd", ATTACK, ("malformed", "assertion")),
     Case("reply_oversized", ATTACK, ("malformed",)),

@@ -532,6 +532,28 @@ ADVERSARIES: dict[str, Attack] = {
                 f = f.f_back
             return 0
         ''', "assertion", naive=True),
+    # patches the running test's BYTECODE in place: every `assert`'s POP_JUMP_FORWARD_IF_TRUE becomes
+    # POP_JUMP_FORWARD_IF_NOT_NONE (a bool is never None: the assert always jumps past its raise)
+    "ctypes-patch-test-bytecode": attack("add", '''
+        import ctypes, dis, sys
+        def _offset():  # where a code object's bytecode starts, from one never run
+            def probe(x):
+                return x + 12345
+            raw = probe.__code__.co_code
+            return ctypes.string_at(id(probe.__code__), 512 + len(raw)).find(raw)
+        def add(a, b):
+            off = _offset()
+            T, F = dis.opmap["POP_JUMP_FORWARD_IF_TRUE"], dis.opmap["POP_JUMP_FORWARD_IF_NOT_NONE"]
+            f = sys._getframe(1)
+            while f is not None:
+                if f.f_code.co_name.startswith("test_") and off > 0:
+                    raw = f.f_code.co_code
+                    for i in range(0, len(raw), 2):
+                        if raw[i] == T:
+                            ctypes.c_ubyte.from_address(id(f.f_code) + off + i).value = F
+                f = f.f_back
+            return 0
+        ''', "assertion", naive=True),
     # patches the zygote's reply code in its own process: it can only change its own answers
     "patch-zygote-reply": attack("add", '''
         import gc
