@@ -532,6 +532,28 @@ ADVERSARIES: dict[str, Attack] = {
                 f = f.f_back
             return 0
         ''', "assertion", naive=True),
+    # patches the running test's BYTECODE in place: every `assert`'s POP_JUMP_FORWARD_IF_TRUE becomes
+    # POP_JUMP_FORWARD_IF_NOT_NONE (a bool is never None: the assert always jumps past its raise)
+    "ctypes-patch-test-bytecode": attack("add", '''
+        import ctypes, dis, sys
+        def _offset():  # where a code object's bytecode starts, from one never run
+            def probe(x):
+                return x + 12345
+            raw = probe.__code__.co_code
+            return ctypes.string_at(id(probe.__code__), 512 + len(raw)).find(raw)
+        def add(a, b):
+            off = _offset()
+            T, F = dis.opmap["POP_JUMP_FORWARD_IF_TRUE"], dis.opmap["POP_JUMP_FORWARD_IF_NOT_NONE"]
+            f = sys._getframe(1)
+            while f is not None:
+                if f.f_code.co_name.startswith("test_") and off > 0:
+                    raw = f.f_code.co_code
+                    for i in range(0, len(raw), 2):
+                        if raw[i] == T:
+                            ctypes.c_ubyte.from_address(id(f.f_code) + off + i).value = F
+                f = f.f_back
+            return 0
+        ''', "assertion", naive=True),
     # patches the zygote's reply code in its own process: it can only change its own answers
     "patch-zygote-reply": attack("add", '''
         import gc
@@ -603,6 +625,14 @@ ADVERSARIES: dict[str, Attack] = {
             _send(_reply_fd(), json.dumps({"v": {"i": "f" * (8 << 20)}}).encode())
             import time; time.sleep(60)
         ''', "assertion", "error", "malformed"),
+    # a set whose elements all hash alike: building it on the trusted side is quadratic (2**19
+    # elements: hours); the test body's own time limit must stop it, and the verifier must carry on
+    "reply-hash-collision-set": attack("add", REPLY_FD + '''
+        def add(a, b):
+            m = (1 << 61) - 1  # every multiple of the modulus of int hashing hashes to 0
+            _send(_reply_fd(), json.dumps({"v": {"s": [k * m for k in range(1, 1 << 19)]}}).encode())
+            import time; time.sleep(120)
+        ''', "timeout"),
     "reply-flood": attack("add", REPLY_FD + '''
         def add(a, b):
             one = struct.pack("!I", 7) + b'{"v":5}'
@@ -937,6 +967,19 @@ def _fill(code: str, fields: dict[str, str]) -> str:
     return code
 
 
+def shared_dir(prefix: str) -> Path:
+    """A folder every candidate may write to and the host may read: not in /tmp, /var/tmp or /dev/shm,
+    which candidates may see as private scratch space of their own."""
+    for parent in ("/run", "/srv", "/opt", str(Path(REPO).parent)):
+        try:
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        except OSError:
+            continue
+        path.chmod(0o777)
+        return path
+    raise RuntimeError("no folder outside /tmp to share with candidates")
+
+
 def inner_env() -> dict[str, str]:
     """The environment of an inner pytest run: no PASSK_ settings, this checkout's package first."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSK_")}
@@ -950,8 +993,7 @@ def gauntlet(tmp_path_factory: pytest.TempPathFactory):
     """Runs every adversary, then the controls, through one worker; returns what it left."""
     root = tmp_path_factory.mktemp("gauntlet")
     # Candidates run as nobody: what they write for the checks below goes into a folder they can reach.
-    shared = Path(tempfile.mkdtemp(prefix="passk-r7-shared-"))
-    shared.chmod(0o777)
+    shared = shared_dir("passk-r7-shared-")
     victim = Path(tempfile.mkdtemp(prefix="passk-r7-victim-"))
     (victim / "sub").mkdir()
     (victim / "sub" / "file").write_text("keep me")
@@ -1325,9 +1367,9 @@ def test_humaneval_trick_forges_human_evals_own_harness(task: str, name: str) ->
 VICTIM = '''
 import os, time
 def add(a, b):
-    with open("{shared}/victim-pid.tmp", "w") as fh:
+    with open("{shared}/victim-pid.%d" % os.getpid(), "w") as fh:
         fh.write(str(os.getpid()))
-    os.rename("{shared}/victim-pid.tmp", "{shared}/victim-pid")
+    os.rename("{shared}/victim-pid.%d" % os.getpid(), "{shared}/victim-pid")
     end = time.monotonic() + 6
     while time.monotonic() < end and not os.path.exists("{shared}/killer-ready"):
         time.sleep(0.01)
@@ -1347,20 +1389,22 @@ def add(a, b):
             continue
         try:
             os.kill(pid, signal.SIGKILL)
-            print("KILLED", pid)
+            outcome = "KILLED %d" % pid
         except OSError as exc:
-            print("could not kill", pid, exc)
+            outcome = "could not kill %d: %s" % (pid, exc)
+        with open("{shared}/kill-outcome", "w") as fh:
+            fh.write(outcome)
         break
     return 0
 '''
 
 
 def test_a_candidate_cannot_kill_another_runs_candidate(tmp_path: Path) -> None:
-    """Two workers run a killer and a correct (slow) candidate at the same time. The killer learns the
-    victim's pid (here from a file the victim writes; a real one would scan /proc) and signals it: as
-    both run as nobody, the kill lands and a correct candidate is failed by another candidate."""
-    shared = Path(tempfile.mkdtemp(prefix="passk-r7-kill-"))
-    shared.chmod(0o777)
+    """Two workers run a killer and correct (slow) candidates at the same time. The killer learns a
+    victim's pid (here from a file the victim writes; a real one would scan /proc) and signals it. If
+    both ran as the same user (nobody, as in the first zygote design) the kill would land and a correct
+    candidate would fail because of another one; each zygote's candidates must have a user of their own."""
+    shared = shared_dir("passk-r7-kill-")
     try:
         body = BODIES["add"]
         (tmp_path / "test_pair.py").write_text(SUITE_HEAD + SUITE_TEST.format(
@@ -1377,7 +1421,7 @@ def test_a_candidate_cannot_kill_another_runs_candidate(tmp_path: Path) -> None:
             cwd=tmp_path, env=inner_env(), capture_output=True, text=True, timeout=300)
         by_id = {p["id"]: p for p in json.loads((tmp_path / "report.json").read_text())["problems"]}
         assert by_id["killer"]["passed_samples"] == [False], describe(by_id["killer"])
-        assert (shared / "victim-pid").exists() and (shared / "killer-ready").exists(), proc.stdout[-3000:]
+        assert (shared / "kill-outcome").exists(), "the killer never saw a victim\n" + proc.stdout[-3000:]
         assert by_id["victim"]["passed_samples"] == [True, True, True], describe(by_id["victim"])
     finally:
         shutil.rmtree(shared, ignore_errors=True)
