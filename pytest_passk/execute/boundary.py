@@ -555,7 +555,7 @@ class CandidateProcess:
         __tracebackhide__ = True
         try:
             a = wire.encode(list(args), _handles_out(self))
-            k = wire.encode(dict(kwargs), _handles_out(self))
+            k = wire.encode(dict(kwargs), _handles_out(self)) if kwargs else None
         except wire.NotData as exc:
             raise CandidateError(f"arguments to the candidate must be plain data: {exc}") from None
         value = self.request({"op": "call", "a": a, "k": k, **ref})

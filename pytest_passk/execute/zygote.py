@@ -379,8 +379,11 @@ class Candidate:
                     self.reply(v=None)
                 elif op == "call":
                     fn = self.target(req)
-                    args = _resolve(decode(req["a"], _HandleArg), self.handles)
-                    kwargs = _resolve(decode(req["k"], _HandleArg), self.handles)
+                    if payload.count(b"{") == 1:  # plain JSON arguments, no tags, no handles
+                        args, kwargs = req["a"], {}
+                    else:
+                        args = _resolve(decode(req["a"], _HandleArg), self.handles)
+                        kwargs = _resolve(decode(req["k"], _HandleArg), self.handles) if req.get("k") else {}
                     self.value(fn(*args, **kwargs))
                 elif op == "get":
                     self.value(self.target(req))
