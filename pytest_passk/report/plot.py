@@ -116,7 +116,7 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
     ax.set_ylabel("pass@k  (expected coverage with k samples)")
     ax.set_title(f"{m} problems, {suite.samples} samples")
     ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.legend(loc="best", frameon=False)
+    ax.legend(loc="best", frameon=True, framealpha=0.9, edgecolor="none", facecolor="white")
     cost = analysis.cost
     if cost.known and cost.tokens_per_sample > 0:
         per_k = cost.tokens_for(1, m) - cost.tokens_for(0, m)
