@@ -1,9 +1,9 @@
 """Two endpoints vs one, same engine capacity, side by side in one run; then one killed mid-run.
 
-    python benchmarks/bench_endpoints.py [--problems 24] [--n 4] [--max-tokens 192]
+    python benchmarks/bench_endpoints.py [--problems 32] [--n 4] [--max-tokens 384]
 
-Two ``vllm serve`` of the tests' tiny model on loopback, each bound to its own core
-(``VLLM_CPU_OMP_THREADS_BIND``), so two endpoints are twice the capacity of one. The same suite is
+Two ``vllm serve`` of the tests' tiny model on loopback, each pinned with its engine to its own core
+(``taskset``, ``VLLM_CPU_OMP_THREADS_BIND``), so two endpoints are twice the capacity of one. The same suite is
 generated through endpoint A alone, B alone, and both (requests spread by outstanding work), each
 with a fresh store; reported: generated tokens per second of generation. Target: both within 5% of
 the sum of the two alone. Last, a run over both in which A is killed once it has answered a request:
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,9 +35,9 @@ def test_f(candidate, i):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--problems", type=int, default=24)
+    parser.add_argument("--problems", type=int, default=32)
     parser.add_argument("--n", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=192)
+    parser.add_argument("--max-tokens", type=int, default=384)
     args = parser.parse_args()
     import pytest  # noqa: F401 - vllm_serve uses pytest.fail for start-up errors
 
@@ -51,9 +50,7 @@ def main() -> None:
         (folder / "test_suite.py").write_text(SUITE.format(n=args.n, problems=args.problems))
         servers = {}
         for name, core in (("A", "0"), ("B", "1")):
-            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = core
-            servers[name] = Server(model, folder / f"{name}.log")
-        os.environ.pop("VLLM_CPU_OMP_THREADS_BIND")
+            servers[name] = Server(model, folder / f"{name}.log", cpus=core)
         try:
             for server in servers.values():
                 server.wait_ready()
