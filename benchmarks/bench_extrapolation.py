@@ -35,7 +35,7 @@ NS = [10, 20, 50]
 
 
 def run(a: float, b: float, n: int, problems: int, K: int, seeds: int, bootstrap: int) -> dict[str, float]:
-    bb_err, ls_err, covered, covered_pop, width = [], [], [], [], []
+    bb_err, ls_err, covered, covered_pop, width, plain = [], [], [], [], [], []
     obs_cov: dict[str, list[bool]] = {"coverage": [], "pass@1": [], "pass@10": []}
     obs_pop: dict[str, list[bool]] = {"coverage": [], "pass@1": [], "pass@10": []}
     population = extrapolate.population_pass_at(a, b, K)
@@ -50,6 +50,9 @@ def run(a: float, b: float, n: int, problems: int, K: int, seeds: int, bootstrap
             pred = fit.predict(K)
             bb_err.append(pred.value - truth)
             covered.append(pred.low <= truth <= pred.high)
+            boot = np.array([extrapolate._suite_value(ra, rb, fit.groups, w, K) for ra, rb, w in fit.replicates])
+            plain_low, plain_high = np.quantile(boot, [0.025, 0.975])
+            plain.append(plain_low <= truth <= plain_high)
             covered_pop.append(pred.low <= population <= pred.high)
             width.append(pred.high - pred.low)
         ls = stats.fit_power_law(stats.coverage_curve(counts))
@@ -71,6 +74,7 @@ def run(a: float, b: float, n: int, problems: int, K: int, seeds: int, bootstrap
         "ls_failed": int(np.isnan(ls_).sum()),
         "bb_closer": float(np.mean(np.abs(bb) < np.abs(ls_[: len(bb)]))) if len(bb) == len(ls_) else math.nan,
         "covered": float(np.mean(covered)), "covered_pop": float(np.mean(covered_pop)),
+        "plain": float(np.mean(plain)),
         "width": float(np.mean(width)),
         **{f"cov_{k}": float(np.mean(v)) for k, v in obs_cov.items()},
         **{f"pop_{k}": float(np.mean(v)) for k, v in obs_pop.items()},
@@ -90,15 +94,16 @@ def main() -> None:
     print()
     print(f"| true Beta(a, b) | n | pass@{args.k} (population) | beta-binomial MAE (bias) | least-squares MAE (bias) "
           f"| beta-binomial closer | its 95% interval holds the suite's / the population's truth (mean width) "
+          f"| (the plain 2.5-97.5 percentile interval, suite's) "
           f"| coverage / pass@1 / pass@10 intervals hold the suite's truth | ... the population's |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for a, b in TRUTHS:
         for n in NS:
             r = run(a, b, n, args.problems, args.k, args.seeds, args.bootstrap)
             failed = f", {r['ls_failed']} no fit" if r["ls_failed"] else ""
             print(f"| ({a:g}, {b:g}) | {n} | {r['truth']:.3f} | {r['bb_mae']:.3f} ({r['bb_bias']:+.3f}) | "
                   f"{r['ls_mae']:.3f} ({r['ls_bias']:+.3f}{failed}) | {r['bb_closer']:.0%} | "
-                  f"{r['covered']:.0%} / {r['covered_pop']:.0%} ({r['width']:.3f}) | "
+                  f"{r['covered']:.0%} / {r['covered_pop']:.0%} ({r['width']:.3f}) | {r['plain']:.0%} | "
                   f"{r['cov_coverage']:.0%} / {r['cov_pass@1']:.0%} / {r['cov_pass@10']:.0%} | "
                   f"{r['pop_coverage']:.0%} / {r['pop_pass@1']:.0%} / {r['pop_pass@10']:.0%} |", flush=True)
     print()

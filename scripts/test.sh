@@ -8,7 +8,7 @@ log() { printf '== %s\n' "$*" >&2; }
 
 bash scripts/install.sh dev
 
-# Docker and vLLM tests must run here, not skip: a missing engine is a failure.
-export PASSK_REQUIRE_DOCKER=1 PASSK_REQUIRE_VLLM=1
+# Docker, vLLM and Ray tests must run here, not skip: a missing engine is a failure.
+export PASSK_REQUIRE_DOCKER=1 PASSK_REQUIRE_VLLM=1 PASSK_REQUIRE_RAY=1
 log "running the tests"
 exec python3 -m pytest tests -p no:cacheprovider "$@"

@@ -153,4 +153,4 @@ def test_endpoint_dying_mid_request_moves_its_request_to_the_other(pytester: pyt
     result.assert_outcomes(passed=16)
     assert result.report["suite"]["samples_generated"] == 32
     assert len(flaky.statuses()) == 2 and len(steady.statuses()) == 14
-    assert f"taken out: {flaky.url}/v1 after 2 requests" in result.report["suite"]["source"]
+    assert f"taken out: {flaky.url}/v1 after 2 requests, 1 in flight moved" in result.report["suite"]["source"]

@@ -53,7 +53,7 @@ def test_json_contract(run) -> None:
     p100, p1000 = ex["predicted"]["pass@100"], ex["predicted"]["pass@1000"]
     assert p100["low"] <= p100["value"] <= p100["high"] and p1000["low"] <= p1000["value"] <= p1000["high"]
     assert suite["coverage"] - 0.05 < p100["value"] < p1000["value"] <= 1
-    assert ex["bootstrap"] == 400 and "bootstrap" in ex["interval"]
+    assert ex["bootstrap"] == 1000 and "bootstrap" in ex["interval"]
     cost = suite["cost"]
     assert cost["known"] is False and cost["prompt_tokens"] is None and cost["tokens_per_solved"] is None
     assert "tokens and engine time are unknown" in cost["note"]
@@ -232,7 +232,7 @@ def test_cost_per_solved_problem_from_the_servers_usage(pytester: pytest.Pyteste
     assert cost["solved"] == solved
     assert cost["tokens_per_solved"] == pytest.approx(total / solved, abs=1e-3)
     assert cost["generated_tokens_per_solved"] == pytest.approx(7 * N * problems / solved, abs=1e-3)
-    assert cost["seconds_per_solved"] == pytest.approx(cost["engine_seconds"] / solved, rel=1e-2)
+    assert cost["seconds_per_solved"] == pytest.approx(cost["engine_seconds"] / solved, abs=1e-3)  # rounded to ms
     money = (5 * problems * 1 + 7 * N * problems * 2) / 1e6
     assert cost["cost"] == pytest.approx(money, abs=1e-6)
     assert cost["cost_per_solved"] == pytest.approx(money / solved, abs=1e-6)

@@ -462,6 +462,9 @@ def test_errors_are_one_clear_message_and_keep_the_store(pytester: pytest.Pytest
     failing(tiny_model, "--passk-temperature=0", message="temperature 0 is greedy sampling")
     # a chat-style problem for a model without a chat template
     failing(plain_model, message="chat asks for chat style, but")
+    # offline data parallelism: vLLM does it in its server; say so before loading anything
+    failing(tiny_model, "--passk-vllm-arg=data_parallel_size=2", "--passk-temperature=0.5",
+            message="vLLM runs data parallelism in its server, not in one process")
     failing("/nonexistent/model/dir", message="model path '/nonexistent/model/dir' does not exist")
     failing("no-such-org/no-such-model-xyz", message="model 'no-such-org/no-such-model-xyz' not found")
 

@@ -22,14 +22,19 @@ from conftest import free_port
 class Server:
     """One running ``vllm serve``: its URL, its access log, and its process group."""
 
-    def __init__(self, model: str, log: Path) -> None:
+    def __init__(self, model: str, log: Path, cpus: str | None = None) -> None:
+        """``cpus`` (e.g. ``"0"``) pins the whole server, engine included, to those cores."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", HF_HUB_OFFLINE="1")
+        pin: list[str] = []
+        if cpus is not None:
+            pin = ["taskset", "-c", cpus]
+            env["VLLM_CPU_OMP_THREADS_BIND"] = cpus
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+                [*pin, sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                  "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(self.port),
                  "--enforce-eager", "--max-model-len", "2048"],
                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)

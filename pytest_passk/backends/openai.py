@@ -45,6 +45,7 @@ class Endpoint:
     outstanding: int = 0  #: samples in requests sent and not yet answered
     in_flight: int = 0  #: requests sent and not yet answered
     served: int = 0  #: requests answered
+    moved: int = 0  #: requests in flight when it was taken out, asked again elsewhere
     down: str | None = None  #: why it was taken out
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -203,6 +204,8 @@ class OpenAIBackend(Backend):
             self.tokens_generated += tokens
             endpoint.outstanding -= request.n
             endpoint.in_flight -= 1
+            if down is not None:
+                endpoint.moved += 1
             if down is not None and endpoint.down is None:
                 endpoint.down = down
             elif down is None:
@@ -293,7 +296,7 @@ class OpenAIBackend(Backend):
         text = f"endpoint {where} model {self.model} (temperature {self.settings.temperature}, n per request)"
         down = [e for e in self.endpoints if e.down]
         if down and len(self.endpoints) > 1:
-            text += "; taken out: " + "; ".join(f"{e.base} after {e.served} requests ({e.down[:200]})" for e in down)
+            text += "; taken out: " + "; ".join(f"{e.base} after {e.served} requests, {e.moved} in flight moved ({e.down[:200]})" for e in down)
         return text
 
     def close(self) -> None:

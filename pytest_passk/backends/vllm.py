@@ -221,8 +221,16 @@ class VLLMBackend(Backend):
     @property
     def llm(self) -> Any:
         if self._llm is None:
-            vllm = _import_vllm()
             kwargs = self.engine_kwargs()
+            dp = kwargs.get("data_parallel_size", 1)
+            if isinstance(dp, int) and dp > 1 and kwargs.get("distributed_executor_backend") != "external_launcher":
+                # vLLM refuses (or hangs on) data parallelism inside one process; its server does it.
+                raise BackendError(
+                    f"--passk-vllm-arg=data_parallel_size={dp}: vLLM runs data parallelism in its server, not "
+                    f"in one process: start `vllm serve MODEL --data-parallel-size {dp}` and pass its URL with "
+                    "--passk-endpoint (or start replicas and repeat --passk-endpoint); tensor_parallel_size "
+                    "works in-process")
+            vllm = _import_vllm()
             # The engine's processes run library code only: its deprecation notices are not the user's.
             old = _add_pythonwarnings(["ignore::DeprecationWarning", "ignore::FutureWarning"])
             try:

@@ -97,12 +97,12 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
         ax.plot(grid[~beyond], value[~beyond], color=_FITTED, lw=1.2, ls=(0, (1, 1.5)))
         ax.plot(grid[beyond], value[beyond], color=_FITTED, lw=1.6, ls="--",
                 label=f"beta-binomial fit, Beta({fit.alpha:.2g}, {fit.beta:.2g})")
+        # The predicted values go in the legend, which finds room for itself: labels next to the
+        # points collide as soon as two K are close on the log axis.
         for k, est in analysis.predicted.items():
             ax.errorbar([k], [est.value], yerr=[[est.value - est.low], [est.high - est.value]], fmt="s", ms=4,
-                        color=_FITTED, capsize=2.5, lw=1, zorder=4)
-            ax.annotate(f"pass@{k}\n{est.value:.2f} [{est.low:.2f}, {est.high:.2f}]", (k, est.value),
-                        textcoords="offset points", xytext=(-6, -24), ha="right", fontsize=7, color=_FITTED,
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=5)
+                        color=_FITTED, capsize=2.5, lw=1, zorder=4,
+                        label=f"pass@{k} = {est.value:.2f} [{est.low:.2f}, {est.high:.2f}]")
         ax.axvline(n_min, color="0.6", lw=0.8, ls=":")
         ax.text(n_min * 1.06, 0.98, f"n = {n_min} drawn", va="top", ha="left", fontsize=7, color="0.4",
                 transform=ax.get_xaxis_transform())
@@ -116,7 +116,7 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
     ax.set_ylabel("pass@k  (expected coverage with k samples)")
     ax.set_title(f"{m} problems, {suite.samples} samples")
     ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.legend(loc="best", frameon=False)
+    ax.legend(loc="best", frameon=True, framealpha=0.9, edgecolor="none", facecolor="white")
     cost = analysis.cost
     if cost.known and cost.tokens_per_sample > 0:
         per_k = cost.tokens_for(1, m) - cost.tokens_for(0, m)

@@ -6,7 +6,7 @@ cluster (``--passk-ray=ADDRESS``). The suite and pytest-passk travel in Ray's ru
 (``working_dir`` is the rootdir, ``py_modules`` the package), so nothing is copied by hand; each actor
 starts the inner sandbox on its node, with as many workers as the node has CPUs, so the test bodies
 run next to their candidates and call round trips never cross the network. Jobs are handed out to
-the actors with room (two in flight per worker); a node that is lost has its in-flight jobs sent to the
+the actors with room (four in flight per worker); a node that is lost has its in-flight jobs sent to the
 others, and a result is taken once per job, so nothing is lost or duplicated. Ray is imported only
 here, when asked for (``pip install 'pytest-passk[ray]'``).
 """
@@ -27,6 +27,11 @@ from pytest_passk.sandbox import Sandbox, SandboxError, SandboxSettings, get as 
 START_TIMEOUT = 300.0
 #: Seconds an actor waits for a result before answering a poll with none.
 POLL = 0.5
+#: Jobs held by a node per worker: enough that its workers never wait for the controller's round
+#: trip (a result back, the next job out: a few ms through Ray); a lost node's are run again.
+DEPTH = 4
+#: Seconds a poll lingers after its first result to bring others along.
+LINGER = 0.02
 _PACKAGE = Path(__file__).resolve().parents[1]
 #: Kept out of the runtime environment: the store holds the answers, caches are the host's own.
 _EXCLUDES = [".git", ".pytest_cache", "**/__pycache__", "*.sqlite", "*.sqlite-*", ".venv", "node_modules"]
@@ -64,7 +69,8 @@ class NodeRunner:
         self.incoming.extend(jobs)
 
     def results(self, wait: float) -> list[RunResult]:
-        """Whatever finished within ``wait`` seconds (at least one result if any finished)."""
+        """Whatever finished within ``wait`` seconds: once one result is in, others that finish within
+        :data:`LINGER` come along in the same answer (each answer costs a Ray call both ways)."""
         with self.lock:  # one poll at a time: the inner sandbox is used from one thread
             deadline = time.monotonic() + wait
             out: list[RunResult] = []
@@ -72,16 +78,16 @@ class NodeRunner:
                 while self.incoming:
                     self.box.submit(self.incoming.popleft())
                 remaining = deadline - time.monotonic()
+                if remaining <= 0 or (out and not self.box.pending):
+                    return out
                 if not self.box.pending:
-                    if out or remaining <= 0:
-                        return out
                     time.sleep(min(0.01, remaining))
                     continue
-                result = self.box.next_result(timeout=0 if out else max(0.0, min(0.05, remaining)))
+                result = self.box.next_result(timeout=min(0.05, remaining))
                 if result is not None:
+                    if not out:
+                        deadline = min(deadline, time.monotonic() + LINGER)
                     out.append(replace(result, worker=f"{self.label}/{result.worker}" if result.worker else self.label))
-                elif out or remaining <= 0:
-                    return out
 
     def close(self) -> None:
         self.box.close()
@@ -150,7 +156,7 @@ class RaySandbox(Sandbox):
                 num_cpus=0, max_concurrency=4, max_restarts=0, max_task_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False),
             ).remote(self.inner, replace(s, workers=workers, pytest_args=args), list(nodeids), relative, label)
-            node_rec = _Node(label=label, actor=actor, capacity=2 * workers)
+            node_rec = _Node(label=label, actor=actor, capacity=DEPTH * workers)
             pending.append((node_rec, actor.ready.remote()))
         errors = []
         for node_rec, ref in pending:

@@ -1,0 +1,105 @@
+"""Two endpoints vs one, same engine capacity, side by side in one run; then one killed mid-run.
+
+    python benchmarks/bench_endpoints.py [--problems 32] [--n 4] [--max-tokens 384]
+
+Two ``vllm serve`` of the tests' tiny model on loopback, each pinned with its engine to its own core
+(``taskset``, ``VLLM_CPU_OMP_THREADS_BIND``), so two endpoints are twice the capacity of one. The same suite is
+generated through endpoint A alone, B alone, and both (requests spread by outstanding work), each
+with a fresh store; reported: generated tokens per second of generation. Target: both within 5% of
+the sum of the two alone. Last, a run over both in which A is killed once it has answered a request:
+reported are the requests A had in flight (sent again to B) and that every sample arrived.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests")]
+
+SUITE = '''
+import pytest
+from pytest_passk import passk
+
+@passk(k=1, n={n}, prompt=lambda i: f"def f{{i}}(x):\\n", style="completion", id=lambda i: f"p{{i}}")
+@pytest.mark.parametrize("i", range({problems}))
+def test_f(candidate, i):
+    assert candidate.text is not None
+'''
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--problems", type=int, default=32)
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=384)
+    args = parser.parse_args()
+    import pytest  # noqa: F401 - vllm_serve uses pytest.fail for start-up errors
+
+    from tinymodel import make_tiny_model
+    from vllm_serve import Server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model = make_tiny_model(folder / "tiny")
+        (folder / "test_suite.py").write_text(SUITE.format(n=args.n, problems=args.problems))
+        servers = {}
+        for name, core in (("A", "0"), ("B", "1")):
+            servers[name] = Server(model, folder / f"{name}.log", cpus=core)
+        try:
+            for server in servers.values():
+                server.wait_ready()
+
+            def run(*urls: str, background: bool = False):
+                argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--passk-sandbox=local",
+                        "--passk-store=:memory:", "--passk-runs=1", "--passk-model=tiny", "--passk-concurrency=4",
+                        f"--passk-max-tokens={args.max_tokens}", f"--passk-report={folder / 'report.json'}",
+                        *(f"--passk-endpoint={u}" for u in urls)]
+                proc = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                if background:
+                    return proc
+                out, _ = proc.communicate()
+                assert proc.returncode in (0, 1), out[-3000:]
+                suite = json.loads((folder / "report.json").read_text())["suite"]
+                return {"tokens": suite["tokens_generated"], "seconds": suite["generate_seconds"],
+                        "tokens_per_second": round(suite["tokens_generated"] / suite["generate_seconds"], 1),
+                        "samples": suite["samples_generated"]}
+
+            a, b = servers["A"].url, servers["B"].url
+            results: dict[str, list[float]] = {"A": [], "B": [], "A+B": []}
+            for _ in range(2):
+                for name, urls in (("A", (a,)), ("B", (b,)), ("A+B", (a, b))):
+                    rec = run(*urls)
+                    results[name].append(rec["tokens_per_second"])
+                    print(json.dumps({"endpoints": name, **rec}), flush=True)
+            best = {k: max(v) for k, v in results.items()}
+            print(json.dumps({"best_tokens_per_second": best,
+                              "both_vs_sum": round(best["A+B"] / (best["A"] + best["B"]), 3)}), flush=True)
+
+            # one endpoint killed mid-run
+            posts = lambda s: sum(1 for r in s.requests() if r.startswith("POST"))  # noqa: E731
+            before_a, before_b = posts(servers["A"]), posts(servers["B"])
+            proc = run(a, b, background=True)
+            while posts(servers["A"]) == before_a and proc.poll() is None:
+                time.sleep(0.02)
+            servers["A"].kill()
+            answered_a = posts(servers["A"]) - before_a
+            out, _ = proc.communicate()
+            suite = json.loads((folder / "report.json").read_text())["suite"]
+            sent_b = posts(servers["B"]) - before_b
+            moved = suite["source"].split(" in flight moved")[0].rsplit(" ", 1)[-1]
+            print(json.dumps({"killed": "A", "answered_by_A": answered_a, "answered_by_B": sent_b,
+                              "in_flight_on_A_moved_to_B": int(moved), "lost_otherwise": args.problems - answered_a - sent_b,
+                              "samples": suite["samples"], "expected": args.problems * args.n}), flush=True)
+        finally:
+            for server in servers.values():
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
