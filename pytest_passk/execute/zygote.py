@@ -460,6 +460,11 @@ class _HandleArg:
         self.index = index
 
 
+#: The folders every user may write on a usual Linux host (those that are real folders here).
+_SHARED_WRITABLE = [f.encode() for f in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+                    if os.path.isdir(f) and not os.path.islink(f)]
+
+
 def private_scratch():
     """Outside a container, as root: give this process (and what it starts) scratch space and IPC
     of its own, a new mount and IPC namespace with fresh tmpfs on /tmp, /var/tmp and /dev/shm.
@@ -469,10 +474,11 @@ def private_scratch():
         if libc.unshare(0x00020000 | 0x08000000) != 0:  # CLONE_NEWNS | CLONE_NEWIPC
             return False
         libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None)  # MS_REC | MS_PRIVATE
-        for folder in (b"/tmp", b"/var/tmp", b"/dev/shm"):
-            if os.path.isdir(folder):
-                if libc.mount(b"tmpfs", folder, b"tmpfs", 0x2 | 0x4, b"size=256m,mode=1777") != 0:
-                    return False
+        for folder in _SHARED_WRITABLE:
+            if libc.mount(b"tmpfs", folder, b"tmpfs", 0x2 | 0x4, b"size=256m,mode=1777") != 0:
+                return False
+        if os.path.isdir("/dev/mqueue"):  # POSIX message queues of the new IPC namespace
+            libc.mount(b"mqueue", b"/dev/mqueue", b"mqueue", 0x2 | 0x4 | 0x8, None)
         return True
     except (OSError, AttributeError):
         return False
