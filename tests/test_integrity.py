@@ -849,7 +849,7 @@ ADVERSARIES: dict[str, Attack] = {
         import ctypes, os
         def add(a, b):
             planted = []
-            for d in ("/tmp", "/dev/shm", "/var/tmp"):
+            for d in ("/tmp", "/dev/shm", "/var/tmp", "/run/lock"):
                 try:
                     with open(os.path.join(d, "passk-r7-{tok}"), "w") as fh:
                         fh.write("the answer is a + b")
@@ -867,7 +867,7 @@ ADVERSARIES: dict[str, Attack] = {
     "probe-scratch": attack("add", '''
         import os
         def add(a, b):
-            left = [d for d in ("/tmp", "/dev/shm", "/var/tmp") if os.path.exists(os.path.join(d, "passk-r7-{tok}"))]
+            left = [d for d in ("/tmp", "/dev/shm", "/var/tmp", "/run/lock") if os.path.exists(os.path.join(d, "passk-r7-{tok}"))]
             for kind in ("msg", "shm"):
                 try:
                     rows = open("/proc/sysvipc/" + kind).read().split("\\n")[1:]
@@ -1027,7 +1027,7 @@ def _clean_leftovers(shared: Path, victim: Path, tok: str, tokint: str) -> None:
             os.kill(int(p.read_text()), 9)
         except (OSError, ValueError):
             pass
-    for d in ("/tmp", "/dev/shm", "/var/tmp"):
+    for d in ("/tmp", "/dev/shm", "/var/tmp", "/run/lock"):
         try:
             os.unlink(os.path.join(d, f"passk-r7-{tok}"))
         except OSError:
