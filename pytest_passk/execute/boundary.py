@@ -196,7 +196,9 @@ class ZygoteLink:
         self._forgotten: set[int] = set()
 
     def _fill(self, text: str, seed: str) -> str:
-        text = text.replace("{zygote}", str(self.index)).replace("{start}", str(self.starts))
+        # {start} is unique across verifier processes too: a replaced verifier's containers may
+        # still be on their way out under the same worker and zygote numbers.
+        text = text.replace("{zygote}", str(self.index)).replace("{start}", f"{os.getpid()}-{self.starts}")
         if self.socketdir is not None:
             text = text.replace("{socketdir}", self.socketdir).replace("{socket}", os.path.join(self.socketdir, "z.sock"))
         return text.replace("{hashseed}", seed)
