@@ -93,6 +93,25 @@ def test_two_nodes_one_removed_mid_run_loses_and_duplicates_nothing(pytester: py
     assert json.loads((pytester.path / "again.json").read_text())["suite"]["runs_executed"] == 0
 
 
+def test_each_node_runs_the_docker_sandbox(pytester: pytest.Pytester) -> None:
+    need_ray_namespace()
+    from conftest import need_docker
+
+    need_docker()
+    pytester.makepyfile(test_suite=SUITE)
+    samples = write_samples(pytester.path / "samples.jsonl", ROWS[:8])  # p0 and p1
+    marks = pytester.path / "marks.txt"
+    env = dict(os.environ, MARK_FILE=str(marks), RAY_USAGE_STATS_ENABLED="0")
+    out = in_cluster(pytester.path, "--", "-p", "no:cacheprovider", "--passk-sandbox=docker",
+                     f"--passk-samples={samples}", "--passk-store=:memory:", "--passk-report=report.json",
+                     "-k", "add[0] or add[1]", env=env)
+    assert out["returncode"] == 0, out["output"][-6000:]
+    suite = json.loads((pytester.path / "report.json").read_text())["suite"]
+    assert suite["samples"] == 8 and suite["runs_executed"] >= 16
+    assert "on each node docker: docker" in suite["sandbox"], suite["sandbox"]
+    assert "WARNING: sandbox" not in out["output"]  # containers isolate: no warning about the host
+
+
 def test_unreachable_cluster_is_one_clear_error(pytester: pytest.Pytester, passk_run) -> None:
     pytest.importorskip("ray")
     pytester.makepyfile(test_suite=SUITE)

@@ -290,7 +290,7 @@ class RaySandbox(Sandbox):
         nodes = ", ".join(n.label for n in self._nodes)
         text = f"ray at {self.address} ({len(self._nodes)} nodes: {nodes}); on each node {self.inner}"
         inner = self._nodes[0].describe if self._nodes else ""
-        if not self.isolates and inner:
+        if inner:
             text += f": {inner}"
         lost = [n for n in self._nodes if n.lost]
         if lost:
