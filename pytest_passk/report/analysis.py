@@ -176,22 +176,10 @@ def analyse(suite: SuiteResult, predict: list[int] | None = None,
                 problem_predicted[res.problem.id] = {
                     k: Estimate(fit.problem_pass_at(res.n, res.correct, k),
                                 *fit.problem_interval(res.n, res.correct, k), extrapolated=True) for k in ks}
-    if suite.adaptive:  # n depended on the verdicts: the fixed-n estimator is biased, read the fit
-        pass_at = {k: _fitted(suite, fit, k, share) for k in suite.ks}
-        curve = [(k, _fitted(suite, fit, k, share)) for k, _ in suite.curve()]
     return Analysis(coverage=coverage, pass_at=pass_at, problem_pass1=problem_pass1, ks=ks, fit=fit, no_fit=no_fit,
                     predicted=predicted, problem_predicted=problem_predicted, cost=cost_of(suite, price), curve=curve,
                     counts=every, share=share, adaptive=adaptive,
                     problem_counts={p.problem.id: (p.n, p.correct) for p in scored if p.n})
-
-
-def _fitted(suite: SuiteResult, fit: extrapolate.BetaFit | None, k: int, share: float) -> Estimate:
-    """pass@k of an adaptively sampled suite from the beta-binomial fit, with its bootstrap interval
-    (no interval when the suite is too small for the bootstrapped fit)."""
-    if fit is None:
-        return Estimate(suite.pass_at(k), math.nan, math.nan, extrapolated=True)
-    p = fit.predict(k)
-    return Estimate(p.value * share, p.low * share, p.high * share, extrapolated=True)
 
 
 def _observed(counts: list[tuple[int, int]], k: int) -> Estimate:
