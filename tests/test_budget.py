@@ -103,6 +103,12 @@ def test_budget_generates_in_rounds_with_one_engine(pytester: pytest.Pytester, t
     for k, v in {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1",
                  "TRANSFORMERS_OFFLINE": "1"}.items():
         monkeypatch.setenv(k, v)
+    # The inner run is a subprocess: it must import this checkout's pytest_passk, whatever is installed.
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     pytester.makepyfile(GENERATED)
     store = pytester.path / "store.sqlite"
     args = ("--passk-sandbox=local", "--passk-workers=2", f"--passk-store={store}", f"--passk-model={tiny_model}",
