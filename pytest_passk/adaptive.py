@@ -14,7 +14,8 @@ on the same samples, and usually more.
 Posteriors come from a Beta(a, b) prior over the suite's per-problem success rates, fit by
 maximum likelihood of the Beta-binomial to every problem's ``(n, c)`` (empirical Bayes; the
 stopping rule does not bias a likelihood fit, which is why pass@k is read from it and not from
-the fixed-n estimator); Beta(1, 1) until the data can support a fit.
+the fixed-n estimator); Beta(1, 1) until the data can support a fit (at least :data:`MIN_PROBLEMS`
+problems with samples, some solved and some not).
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ DELTA = 0.05
 #: A problem whose posterior chance of being solved within its remaining cap is below this is
 #: settled as hopeless.
 HOPELESS = 0.001
+#: Problems with samples needed before the prior is fit to them (as for the report's extrapolation).
+MIN_PROBLEMS = 5
 #: The per-problem cap when none is given, as a multiple of the budget's even share.
 CAP_SHARES = 10
 
@@ -131,7 +134,11 @@ class Policy:
         left = self.budget - sum(s.n for s in states)
         if left <= 0:
             return {}
-        self.prior = fit_prior([(s.n, s.c) for s in states]) or (1.0, 1.0)
+        counts = [(s.n, s.c) for s in states if s.n]
+        # A handful of problems cannot pin a distribution down (3 problems, one solved at once and two
+        # not, fit a -> 0: "never" for the rest); below MIN_PROBLEMS the prior stays flat.
+        fitted = fit_prior(counts) if len(counts) >= MIN_PROBLEMS else None
+        self.prior = fitted or (1.0, 1.0)
         a, b = self.prior
         ceiling: dict[str, int] = {}
         for s in states:

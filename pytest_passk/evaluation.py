@@ -291,6 +291,18 @@ class Evaluation:
             if len({r.passed for r in every}) > 1:
                 res.flaky_candidates.append(checks.flip_record(i, every))
 
+    @staticmethod
+    def fit(counts: list[tuple[int, int]]) -> tuple[float, float] | None:
+        """The Beta(a, b) of the suite's success rates: the report's extrapolation fit
+        (:mod:`pytest_passk.extrapolate`) where it applies, so both read one model; for a suite too
+        small for it, the adaptive policy's own maximum-likelihood fit."""
+        from pytest_passk import extrapolate
+
+        if extrapolate.why_not(counts) is None:
+            fitted = extrapolate.fit(counts, bootstrap=0)
+            return fitted.alpha, fitted.beta
+        return fit_prior(counts)
+
     def score(self) -> None:
         from pytest_passk.scoring import score_selection
 
@@ -311,7 +323,7 @@ class Evaluation:
         for res in self.results.values():
             self.score_one(res)
         if suite.adaptive:
-            suite.prior = fit_prior([(p.n, p.correct) for p in suite.scored])
+            suite.prior = self.fit([(p.n, p.correct) for p in suite.scored])
             from pytest_passk.adaptive import posterior_pass_at
 
             # The fixed-n estimator is biased when n depended on the verdicts: pass@k comes from

@@ -15,7 +15,7 @@ they carry the left tail, which is what sets how fast coverage keeps growing. Th
 Intervals come from a bootstrap over problems: problems are resampled with replacement and the
 Beta refit, which carries both the finite number of problems and the finite ``n`` of each (its
 binomial noise travels with the problem); the interval is the replicates' 1st to 99th percentile,
-which holds the truth in ~95% of synthetic suites. Pure functions; scipy is imported inside them.
+which held the truth in 93-99% of synthetic suites. Pure functions; scipy is imported inside them.
 """
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def _interval(value: float | np.ndarray, boot: np.ndarray, level: float) -> tupl
 
     The plain 95% percentile interval is too narrow here: on synthetic suites where extrapolating
     is hardest (few samples, a long left tail) it held the truth in only 87-93% of suites. Its
-    1st-99th percentiles held it in 94-99% (benchmarks/bench_extrapolation.py). Percentiles, not a
+    1st-99th percentiles held it in 93-99% (benchmarks/bench_extrapolation.py, results in the README). Percentiles, not a
     normal approximation: with few problems the replicates pile up near 1 and a symmetric interval
     on any scale would reach far from where they are.
     """

@@ -51,14 +51,19 @@ def test_maj_at_k_and_precision_gap(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["selection without a verifier: maj@1 *, maj@4 *; precision gap (coverage - maj@k): k=1 *"])
 
 
-def test_function_problems_without_returns_have_no_maj(pytester: pytest.Pytester, passk_run) -> None:
+def test_function_problems_vote_with_what_they_return(pytester: pytest.Pytester, passk_run) -> None:
     pytester.makepyfile("""
         from pytest_passk import passk
 
-        @passk(k=1, prompt="Write add(a, b).", id="add", style="chat")
+        @passk(k=(1, 4), prompt="Write add(a, b).", id="add", style="chat")
         def test_add(candidate):
             assert candidate.function("add")(2, 3) == 5
     """)
-    report = passk_run([("add", "def add(a, b):\n    return a + b\n")], "--passk-confirm=0").report
-    # maj@k for function problems groups by RunResult.returns, which the sandbox leaves empty today
-    assert problem(report, "add")["maj@1"] is None and report["suite"]["maj@1"] is None
+    rows = [("add", "def add(a, b):\n    return a + b\n"), ("add", "def add(a, b):\n    return sum((a, b))\n"),
+            ("add", "def add(a, b):\n    return a - b\n"), ("add", "def add(a, b):\n    return a * b\n")]
+    report = passk_run(rows, "--passk-confirm=0").report
+    # two programs return 5 (one group, correct), the others -1 and 6: one sample votes 5 half the
+    # time, and with all four drawn the group of two wins
+    rec = problem(report, "add")
+    assert (rec["maj@1"], rec["maj@4"]) == (0.5, 1.0)
+    assert report["suite"]["maj@4"] == 1.0

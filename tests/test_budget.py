@@ -74,3 +74,62 @@ def test_budget_options_are_validated(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest(*LOCAL, *args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([message])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from conftest import need_vllm
+
+    need_vllm()
+    from tinymodel import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.getbasetemp() / "tiny-llama")  # shared with the other vLLM tests
+
+
+GENERATED = """
+    import pytest
+    from pytest_passk import passk
+
+    @pytest.mark.parametrize("i", range(3))
+    @passk(k=1, prompt=lambda i: f"def f{i}(x):\\n", id=lambda i: f"g{i}", style="completion")
+    def test_g(candidate, i):
+        assert i == 0, "only g0 is solvable"
+"""
+
+
+@pytest.mark.vllm
+def test_budget_generates_in_rounds_with_one_engine(pytester: pytest.Pytester, tiny_model: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1",
+                 "TRANSFORMERS_OFFLINE": "1"}.items():
+        monkeypatch.setenv(k, v)
+    # The inner run is a subprocess: it must import this checkout's pytest_passk, whatever is installed.
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    pytester.makepyfile(GENERATED)
+    store = pytester.path / "store.sqlite"
+    args = ("--passk-sandbox=local", "--passk-workers=2", f"--passk-store={store}", f"--passk-model={tiny_model}",
+            "--passk-max-tokens=8", "--passk-budget=12", "--passk-confirm=0", "-p", "no:cacheprovider")
+    import json
+    import sqlite3
+
+    def run() -> dict:
+        result = pytester.runpytest_subprocess(*args, "--passk-report=report.json")
+        assert (pytester.path / "report.json").exists(), result.stdout.str()[-3000:] + result.stderr.str()[-3000:]
+        return json.loads((pytester.path / "report.json").read_text())
+
+    report = run()
+    suite = report["suite"]
+    # g0 is solved by its first sample; g1 and g2 go 1, 2, 4 and share the last 3
+    assert problem(report, "g0")["n"] == 1
+    assert sorted(problem(report, p)["n"] for p in ("g1", "g2")) == [5, 6]
+    assert (suite["samples"], suite["samples_generated"], suite["rounds"]) == (12, 12, 4)
+    rows = sqlite3.connect(store).execute("SELECT problem_id, idx FROM samples ORDER BY 1, 2").fetchall()
+    for pid in ("g0", "g1", "g2"):  # each round appended to the prompt's samples, no gaps
+        idxs = [i for p, i in rows if p == pid]
+        assert idxs == list(range(problem(report, pid)["n"]))
+    again = run()["suite"]  # the store holds every round: nothing is generated or executed again
+    assert (again["samples_generated"], again["runs_executed"], again["samples"]) == (0, 0, 12)

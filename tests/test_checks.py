@@ -27,16 +27,13 @@ REFERENCES = f"""
 
     @passk(k=1, prompt="Write add(a, b).", id="slow", style="chat", reference={GOOD!r})
     def test_slow(candidate):
-        add = candidate.function("add")
-        if add(0, 0) == "slow":
-            time.sleep(3)
-        assert add(2, 3) == 5
+        assert candidate.function("add")(2, 3) == 5
 
     @passk(k=1, prompt="Write add(a, b).", id="unchecked", style="chat")
     def test_unchecked(candidate):
         assert candidate.function("add")(2, 3) == 5
 """
-SLOW = "def add(a, b):\n    if (a, b) == (0, 0):\n        return 'slow'\n    return a + b\n"
+SLOW = "import time\n\ndef add(a, b):\n    time.sleep(3)\n    return a + b\n"  # right, but 3 s
 
 
 def test_reference_marks_verifiers_and_derives_timeouts(pytester: pytest.Pytester, passk_run) -> None:

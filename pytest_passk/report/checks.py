@@ -73,7 +73,7 @@ def failure_prefix(res: ProblemResult) -> str | None:
 def terminal_lines(suite: SuiteResult) -> list[str]:
     lines = []
     if suite.adaptive:
-        how = ("pass@k read from a Beta-binomial fit (a={:.3f}, b={:.3f}): with adaptive sampling the "
+        how = ("pass@k read from a Beta-binomial fit (a={:.3g}, b={:.3g}): with adaptive sampling the "
                "fixed-n estimator is biased".format(*suite.prior) if suite.prior is not None
                else "pass@k undefined: no fit is possible")
         lines.append(f"adaptive sampling: {suite.samples} of a budget of {suite.budget} samples in {suite.rounds} "

@@ -1,0 +1,143 @@
+"""Adaptive sampling (--passk-budget) against uniform sampling at equal total samples.
+
+    python benchmarks/bench_adaptive.py [--problems 200] [--recorded 1024] [--seeds 5] [--no-e2e]
+
+Recorded samples: each problem has a success rate drawn from a Beta distribution and a recording of
+``--recorded`` verdicts drawn at that rate; every policy reads a problem's samples in recorded order
+(as a replayed samples file serves them). Two regimes:
+
+- easy: rates ~ Beta(1.5, 1) -- most problems are solved within a few samples;
+- hard: rates ~ Beta(0.05, 2) -- most problems are rarely or never solved.
+
+For each regime and per-problem share S (uniform draws S samples of every problem), it reports the
+coverage uniform reaches, the coverage the adaptive policy reaches with the same S x problems samples,
+and the fewest samples the adaptive policy needs to reach uniform's coverage (and the ratio).
+
+The policy measured is the plugin's own (:class:`pytest_passk.adaptive.Policy`), run on the
+recorded verdicts. Unless ``--no-e2e``, one configuration is also run end to end through pytest
+(a samples file replayed with --passk-budget, local sandbox) to check that the plugin's coverage is
+the simulation's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_passk.adaptive import Policy, simulate  # noqa: E402
+
+REGIMES = {"easy": (1.5, 1.0), "hard": (0.05, 2.0)}
+
+
+def record(problems: int, recorded: int, a: float, b: float, seed: int) -> list[list[bool]]:
+    rng = np.random.default_rng(seed)
+    return [list(rng.random(recorded) < p) for p in rng.beta(a, b, size=problems)]
+
+
+def uniform(verdicts: list[list[bool]], share: int) -> int:
+    return sum(1 for v in verdicts if any(v[:share]))
+
+
+def needed(verdicts: list[list[bool]], target: int, high: int) -> int:
+    """The fewest total samples (searched to within 1% of ``high``) with which the adaptive policy
+    solves ``target`` problems."""
+    if simulate(Policy(high), verdicts)[1] < target:
+        return -1
+    low, step = 0, max(1, high // 100)
+    while high - low > step:
+        mid = (low + high) // 2
+        if mid and simulate(Policy(mid), verdicts)[1] >= target:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def run(problems: int, recorded: int, seeds: int, shares: list[int]) -> list[dict]:
+    rows = []
+    for regime, (a, b) in REGIMES.items():
+        for share in shares:
+            budget = share * problems
+            uni, ada, need = [], [], []
+            for seed in range(seeds):
+                verdicts = record(problems, recorded, a, b, seed)
+                u = uniform(verdicts, share)
+                drawn, solved = simulate(Policy(budget), verdicts)
+                assert drawn <= budget
+                uni.append(u / problems)
+                ada.append(solved / problems)
+                need.append(needed(verdicts, u, budget))
+            rows.append({"regime": regime, "share": share, "budget": budget,
+                         "uniform": float(np.mean(uni)), "adaptive": float(np.mean(ada)),
+                         "worse_seeds": sum(1 for x, y in zip(ada, uni) if x < y),
+                         "samples_to_match": float(np.mean(need)),
+                         "saving": budget / float(np.mean(need))})
+    return rows
+
+
+SUITE = """
+import pytest
+from pytest_passk import passk
+
+@pytest.mark.parametrize("i", range({problems}))
+@passk(k=1, prompt=lambda i: f"Write f{{i}}().", id=lambda i: f"p{{i}}", style="chat")
+def test_p(candidate, i):
+    assert candidate.function("f")() == 1
+"""
+
+
+def end_to_end(problems: int, recorded: int, share: int, seed: int) -> dict:
+    verdicts = record(problems, recorded, *REGIMES["easy"], seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "test_bench.py").write_text(SUITE.format(problems=problems))
+        with open(folder / "samples.jsonl", "w") as fh:
+            for i, vs in enumerate(verdicts):
+                for j, ok in enumerate(vs):
+                    code = f"def f():\n    return {1 if ok else 0}  # {j}\n"
+                    fh.write(json.dumps({"task_id": f"p{i}", "completion": code}) + "\n")
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--passk-sandbox=local",
+                        "--passk-store=:memory:", "--passk-samples=samples.jsonl", "--passk-confirm=0",
+                        f"--passk-budget={share * problems}", "--passk-report=report.json", "test_bench.py"],
+                       cwd=folder, capture_output=True, check=False)
+        wall = time.monotonic() - t0
+        report = json.loads((folder / "report.json").read_text())["suite"]
+    drawn, solved = simulate(Policy(share * problems), verdicts)
+    return {"plugin_coverage": report["coverage"], "plugin_samples": report["samples"],
+            "simulated_coverage": solved / problems, "simulated_samples": drawn, "rounds": report["rounds"],
+            "uniform_coverage": uniform(verdicts, share) / problems, "wall_seconds": round(wall, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", type=int, default=200)
+    parser.add_argument("--recorded", type=int, default=1024)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--shares", default="4,16,64,256")
+    parser.add_argument("--no-e2e", action="store_true")
+    args = parser.parse_args()
+    shares = [int(s) for s in args.shares.split(",")]
+    rows = run(args.problems, args.recorded, args.seeds, shares)
+    print(f"{args.problems} problems, {args.recorded} recorded samples each, mean of {args.seeds} recordings")
+    print(f"{'regime':<6} {'S':>5} {'budget':>7} {'uniform':>8} {'adaptive':>9} {'worse':>6} "
+          f"{'samples to match':>17} {'saving':>7}")
+    for r in rows:
+        print(f"{r['regime']:<6} {r['share']:>5} {r['budget']:>7} {r['uniform']:>8.3f} {r['adaptive']:>9.3f} "
+              f"{r['worse_seeds']:>6} {r['samples_to_match']:>17.0f} {r['saving']:>6.1f}x")
+    if not args.no_e2e:
+        e2e = end_to_end(problems=40, recorded=64, share=8, seed=0)
+        print("end to end (40 problems, 64 recorded samples each, budget 8 x 40, easy regime):", json.dumps(e2e))
+
+
+if __name__ == "__main__":
+    main()
