@@ -74,7 +74,7 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "(default: 10x the even share, budget/problems)", {}),
     ("reference-runs", "string", "3", "runs of each marker reference= solution through its test before "
      "candidates are scored: a failing reference marks the verifier broken, a flipping one flaky (0: no check)", {}),
-    ("confirm", "string", "4", "extra runs, in fresh processes and on other workers where possible, of a pass "
+    ("confirm", "string", "6", "extra runs, in fresh processes and on other workers where possible, of a pass "
      "that decides whether its problem is solved (one of at most 3 passing candidates), and of up to 3 timed-out "
      "candidates of a problem with no pass; a flip makes the candidate flaky (0: no confirmation)", {}),
 ]
@@ -147,7 +147,7 @@ class Settings:
     budget: int | None = None
     cap: int | None = None
     reference_runs: int = 3
-    confirm: int = 4
+    confirm: int = 6
     candidate_packages: list[str] = field(default_factory=list)
 
     @property
@@ -240,7 +240,7 @@ class Settings:
             budget=number("budget", int, 1, "use a positive number of samples for the whole suite"),
             cap=number("cap", int, 1, "use a positive number of samples per problem"),
             reference_runs=_count(number("reference-runs", int, 0, "use 0 (no check) or a positive integer"), 3),
-            confirm=_count(number("confirm", int, 0, "use 0 (no confirmation) or a positive integer"), 4),
+            confirm=_count(number("confirm", int, 0, "use 0 (no confirmation) or a positive integer"), 6),
             candidate_packages=[p for line in _raw(config, "candidate-packages") or [] for p in line.replace(",", " ").split()],
         )
 

@@ -110,9 +110,9 @@ def test_json_report(suite_run) -> None:
     }
     assert (suite["problems_with_samples"], suite["problems_without_samples"], suite["partial"],
             suite["metrics_over"]) == (2, 1, True, "all")
-    # 6 distinct candidates x 2 runs; apart from them, 4 confirming runs for each of the 3 deciding passes
+    # 6 distinct candidates x 2 runs; apart from them, 6 confirming runs for each of the 3 deciding passes
     assert suite["runs_executed"] == 12 and suite["runs_reused"] == 0 and suite["runs_per_second"] > 0
-    assert suite["confirm_runs"] == 12 and suite["flaky_candidates"] == 0
+    assert suite["confirm_runs"] == 18 and suite["flaky_candidates"] == 0
     assert [p["id"] for p in data["problems"]] == ["add", "mul", "neg"]
     for rec in data["problems"]:
         assert {"id", "n", "correct", "flaky", "pass@1"} <= set(rec)
