@@ -340,9 +340,11 @@ class ZygoteLink:
         assert self.listener is not None
         while token not in self._accepted:
             remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self.listener], [], [], max(0.0, remaining))
+            if remaining <= 0 or (self.proc is not None and self.proc.poll() is not None):
+                return None  # too late, or the zygote (its `docker run`) is gone: it will not connect
+            ready, _, _ = select.select([self.listener], [], [], min(remaining, 0.5))
             if not ready:
-                return None
+                continue
             conn, _ = self.listener.accept()
             conn.settimeout(5)
             try:
