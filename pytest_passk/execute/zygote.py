@@ -781,19 +781,9 @@ def clean_scratch(baseline, drop_user, owner_only=False):
                 os.setgroups([])
                 os.setgid(drop_user[1])
                 os.setuid(drop_user[0])
-            import shutil
-
             for d, names in leftovers.items():
                 for name in names:
-                    p = os.path.join(d, name)
-                    if os.path.isdir(p) and not os.path.islink(p):
-                        _unlock_tree(p)
-                        shutil.rmtree(p, ignore_errors=True)
-                    else:
-                        try:
-                            os.unlink(p)
-                        except OSError:
-                            pass
+                    _remove(os.path.join(d, name))
             if ipc:
                 libc = _libc()
                 for ctl, ident in ipc:
@@ -1228,21 +1218,23 @@ class Zygote:
 
 def _empty(folder):
     """Remove everything in ``folder`` (a run's scratch space), however it was locked."""
-    names = _listdir(folder)
-    if not names:
-        return
-    import shutil
+    for name in _listdir(folder):
+        _remove(os.path.join(folder, name))
 
-    for name in names:
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            _unlock_tree(path)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+
+def _remove(path):
+    """Remove a file, a link or a whole folder (first giving back what a run locked), never
+    following a link."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+
+        _unlock_tree(path)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def main():
