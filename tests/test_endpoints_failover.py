@@ -80,7 +80,12 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
     assert (suite["problems"], suite["samples"], suite["samples_generated"]) == (12, 36, 36), out
     assert all(p["n"] == 3 for p in report["problems"])
     assert killed_after < 12 and posts(b) >= 12 - killed_after  # B took the rest, A's lost requests too
-    assert "taken out: " + a.url in suite["source"] and "2 endpoints" in suite["source"], suite["source"]
+    assert "2 endpoints" in suite["source"], suite["source"]
+    # A is taken out once a request to it fails twice. When the kill lands after A's last request of
+    # the run (timing on a loaded machine), nothing fails on A and there is nothing to report; but
+    # the endpoint that stayed up is never the one taken out.
+    if "taken out: " in suite["source"]:
+        assert "taken out: " + a.url in suite["source"] and "taken out: " + b.url not in suite["source"], suite["source"]
 
     # Nothing generated was lost or stored twice: the next run generates nothing.
     served_b = posts(b)
