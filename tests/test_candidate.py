@@ -378,3 +378,29 @@ def test_candidates_import_only_the_packages_the_suite_declares(pytester: pytest
     bad = passk_run(rows, f"--passk-sandbox={sandbox}", "--passk-candidate-packages=no-such-dist-xyz")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*'no-such-dist-xyz', which is not installed here; pip install no-such-dist-xyz*"])
+
+
+# Written against the boundary's fast path for plain JSON replies (no tags, so no walker): a
+# candidate that writes its own reply on its connection, a list nested far past the depth bound but
+# with no braces and few commas. The bound must hold on every path: the run fails as malformed, and
+# the next candidate on the same zygote is served as usual.
+DEEP_REPLY = '''
+import os, socket, stat, struct, time
+def f():
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode) or (fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode)):
+                body = b'{"v":' + b"[" * 500 + b"]" * 500 + b"}"
+                os.write(fd, struct.pack("!I", len(body)) + body)
+        except OSError:
+            pass
+    time.sleep(30)
+'''
+
+
+def test_a_reply_nested_past_the_bound_is_malformed_on_every_path(make) -> None:
+    with pytest.raises(CandidateGone) as info:
+        make(DEEP_REPLY, timeout=20).function("f")()
+    assert info.value.reason == "malformed", info.value.message
+    assert make("def f():\n    return [[1, 2], [3]]\n").function("f")() == [[1, 2], [3]]

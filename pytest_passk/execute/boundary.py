@@ -576,7 +576,8 @@ class CandidateProcess:
             (key, body), = reply.items()
             if key == "v":
                 if (payload.count(b"{") == 1 and payload.startswith(b'{"v":')
-                        and payload.count(b",") < wire.MAX_NODES):  # at most that many objects
+                        and payload.count(b",") < wire.MAX_NODES  # at most that many objects
+                        and payload.count(b"[") <= wire.MAX_DEPTH):  # so no deeper than the bound
                     # No tagged value anywhere: JSON's own lists and scalars are the data already
                     # (lists cannot be hashed, so their depth cannot crash a dict or a set).
                     return body
