@@ -449,10 +449,6 @@ class CandidateProcess:
         except OSError:
             pass  # the process is gone: reading its reply says how
 
-    def start(self) -> None:
-        """Fork the process now (it loads the program while the test sets up)."""
-        self._spawn()
-
     def request(self, req: dict[str, Any]) -> Any:
         __tracebackhide__ = True
         self._spawn()

@@ -22,7 +22,7 @@ import pytest
 from pytest_passk import protocol
 from pytest_passk.candidate import Candidate
 from pytest_passk.execute import boundary
-from pytest_passk.execute.boundary import CandidateError, CandidateGone, CandidateRaised, ZygoteLink
+from pytest_passk.execute.boundary import CandidateGone, CandidateRaised, ZygoteLink
 
 _MESSAGE_CAP = 2000
 #: Seconds the verifier waits beyond a run's limits for the sandbox before it gives up on a zygote.
@@ -276,7 +276,7 @@ def _describe(exc: BaseException) -> str:
 
 def _reason_for(exc: BaseException) -> str:
     if isinstance(exc, CandidateGone):
-        return exc.reason if exc.reason in boundary.GONE_REASONS else "crash"
+        return exc.reason  # only ever a failure reason (CandidateGone sees to that)
     if isinstance(exc, TestBodyTimeout):
         return "timeout"
     if isinstance(exc, AssertionError):
@@ -289,8 +289,6 @@ def _reason_for(exc: BaseException) -> str:
         return "assertion"
     if isinstance(exc, (SystemExit, KeyboardInterrupt, pytest.exit.Exception)):
         return "exit"
-    if isinstance(exc, CandidateError):
-        return "error"
     return "error"
 
 

@@ -71,10 +71,29 @@ class NotData(Exception):
     """The value is not plain data."""
 
 
+#: How a subclass of a builtin becomes the builtin itself, its real contents read through the
+#: builtin's own slots (never the subclass's overrides). bool comes before int, its base.
+_AS_BUILTIN = (
+    (bool, bool.__bool__),
+    (int, int.__int__),
+    (float, float.__float__),
+    (str, str.__str__),
+    (tuple, lambda v: tuple(tuple.__iter__(v))),
+    (list, lambda v: list(list.__iter__(v))),
+    (dict, lambda v: dict(dict.items(v))),
+    (frozenset, lambda v: frozenset(frozenset.__iter__(v))),
+    (set, lambda v: set(set.__iter__(v))),
+    (bytes, lambda v: bytes(memoryview(v))),
+    (bytearray, lambda v: bytes(memoryview(v))),
+    (complex, lambda v: complex(complex.real.__get__(v), complex.imag.__get__(v))),
+)
+_BUILTIN_TYPES = frozenset(t for t, _ in _AS_BUILTIN) | {type(None)}
+
+
 def encode(value, on_object=None):
     """``value`` as a JSON-ready structure. An object that is not data becomes what
     ``on_object(obj)`` returns (a handle); without it, or if it raises, :class:`NotData`. A subclass
-    of a builtin becomes the builtin, with its real contents read through the builtin's own methods."""
+    of a builtin becomes the builtin, with its real contents (:data:`_AS_BUILTIN`)."""
     budget = [MAX_NODES]
 
     def enc(v, depth):
@@ -84,6 +103,16 @@ def encode(value, on_object=None):
         if depth > MAX_DEPTH:
             raise NotData("nested deeper than %d" % MAX_DEPTH)
         t = type(v)
+        if t not in _BUILTIN_TYPES:
+            for base, as_builtin in _AS_BUILTIN:
+                if isinstance(v, base):
+                    v = as_builtin(v)
+                    t = type(v)
+                    break
+            else:
+                if on_object is None:
+                    raise NotData("%s is not data" % t.__name__)
+                return on_object(v)
         if v is None or t is bool or t is str or t is float:
             return v
         if t is int:
@@ -102,40 +131,9 @@ def encode(value, on_object=None):
             return {"b": base64.b64encode(v).decode()}
         if t is bytearray:
             return {"y": base64.b64encode(v).decode()}
-        if t is complex:
-            return {"c": [v.real, v.imag]}
-        # Subclasses of builtins: the builtin's own slots give the real contents.
-        if isinstance(v, bool):
-            return bool.__bool__(v)
-        if isinstance(v, int):
-            return enc(int.__int__(v), depth)
-        if isinstance(v, float):
-            return float.__float__(v)
-        if isinstance(v, str):
-            return str.__str__(v)
-        if isinstance(v, tuple):
-            return {"t": [enc(x, depth + 1) for x in tuple.__iter__(v)]}
-        if isinstance(v, list):
-            return [enc(x, depth + 1) for x in list.__iter__(v)]
-        if isinstance(v, dict):
-            return {"d": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in dict.items(v)]}
-        if isinstance(v, frozenset):
-            return {"f": [enc(x, depth + 1) for x in frozenset.__iter__(v)]}
-        if isinstance(v, set):
-            return {"s": [enc(x, depth + 1) for x in set.__iter__(v)]}
-        if isinstance(v, (bytes, bytearray)):
-            return enc(bytes(memoryview(v)), depth)
-        if isinstance(v, complex):
-            return {"c": [complex.real.__get__(v), complex.imag.__get__(v)]}
-        if on_object is None:
-            raise NotData("%s is not data" % t.__name__)
-        return on_object(v)
+        return {"c": [v.real, v.imag]}  # complex
 
     return enc(value, 0)
-
-
-def dumps(value, on_object=None):
-    return json.dumps(encode(value, on_object), separators=(",", ":")).encode()
 
 
 def loads(raw):
@@ -255,13 +253,6 @@ class FrameReader:
         del self.buf[:end]
         return kind, run, payload
 
-    def read(self):
-        while True:
-            frame = self.next()
-            if frame is not None:
-                return frame
-            if not self.feed():
-                return None
 
 
 # -- the candidate process ---------------------------------------------------------------------
@@ -298,7 +289,7 @@ class Candidate:
         self.handles = []
         self.module = None
         self.load_error = None
-        self.path = None
+        self.path = None  #: the program as a file, written for .run()
 
     def load(self):
         filename = "candidate.py"
@@ -371,9 +362,9 @@ class Candidate:
             try:
                 req = json.loads(payload)
                 op = req["op"]
-                if self.module is None and op not in ("path", "run"):
+                if self.module is None and op != "run":
                     self.load()  # only programs used as modules are executed as one
-                if self.load_error is not None and op != "path" and op != "run":
+                if self.load_error is not None and op != "run":
                     self.reply(load_error=self.load_error)
                 elif op == "load":
                     self.reply(v=None)
@@ -396,8 +387,6 @@ class Candidate:
                 elif op == "namespace":
                     self.value({k: v for k, v in list(vars(self.module).items())
                                 if not k.startswith("__") and type(v).__name__ != "module"})
-                elif op == "path":
-                    self.reply(v=self.write_file())
                 elif op == "run":
                     self.value(self.run_program(req))
                 else:
@@ -544,13 +533,6 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=F
     if "random" in sys.modules:  # fresh for every run, whatever was inherited
         sys.modules["random"].seed(os.urandom(16))
     cand.serve()  # sys.stdout and sys.stderr (line-buffered by main()) now write to the run's output
-
-
-def _open_fds():
-    try:
-        return [int(x) for x in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 256))
 
 
 _LIBC = []

@@ -9,6 +9,11 @@ from typing import ClassVar
 from pytest_passk.protocol import Job, RunResult
 
 
+#: The unprivileged user candidates run as in a container (and whose access a local sandbox
+#: checks when it picks the candidates' interpreter).
+NOBODY = (65534, 65534)
+
+
 class SandboxError(Exception):
     """The sandbox cannot run candidates; the message says what is wrong and how to fix it."""
 

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_passk.execute import zygote_source
-from pytest_passk.sandbox import SandboxError
+from pytest_passk.sandbox import NOBODY, SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
 OFFLINE_IMAGE = "pytest-passk/python:bookworm"
 LABEL = "pytest-passk"
-NOBODY = (65534, 65534)
 _ZYGOTE_HEADROOM = 256 << 20  # container memory above the per-candidate limit, for the zygote itself
 _SETUP_HINT = "scripts/setup-docker.sh (from the pytest-passk repository; installs and starts Docker on Debian)"
 

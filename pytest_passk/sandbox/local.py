@@ -14,10 +14,9 @@ import subprocess
 import sys
 
 from pytest_passk.execute import zygote_source
-from pytest_passk.sandbox import SandboxError
+from pytest_passk.sandbox import NOBODY, SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
-NOBODY = (65534, 65534)
 #: Candidates' users on a shared host: a block of otherwise unused ids (as systemd's DynamicUser).
 UID_BASE, UID_SLOTS = 61184, 4096
 

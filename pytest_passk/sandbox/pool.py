@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any
 
 from pytest_passk import protocol
@@ -25,7 +26,7 @@ from pytest_passk.sandbox import Sandbox, SandboxError
 
 #: Seconds a worker may take beyond a job's own timeout before the host gives up on it.
 GRACE = 20.0
-_PACKAGE_PARENT = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 START_TIMEOUT = 120.0
 
 
