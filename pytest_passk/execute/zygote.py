@@ -473,6 +473,63 @@ def private_scratch():
         return False
 
 
+#: Top-level folders of a Debian-like host that hold the system, not anybody's data or work.
+_SYSTEM = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run", "sbin", "sys", "tmp", "usr", "var"}
+
+
+def hide_host(named, connect=None):
+    """Outside a container, as root: give this zygote (and so its candidates) a mount namespace in
+    which the folders that hold the evaluation are empty: the ones named (the suite's root, the
+    invocation folder, homes, the host's site-packages), every top-level folder that is not the
+    system's (/work, /srv, /opt, /home, /root, ...) and this Python's own site-packages, as in a
+    container. The folders this Python needs (its prefix, standard library, the candidates'
+    packages) are bound back in. Returns the folders hidden; an empty list when the host does not
+    allow it (no mount namespaces)."""
+    import site
+
+    real = os.path.realpath
+    sites = {real(p) for p in site.getsitepackages() + [site.getusersitepackages()]}
+    keep = {real(p) for p in sys.path if p and os.path.isdir(p) and real(p) not in sites}
+    keep |= {real(os.path.dirname(real(sys.executable))), real(sys.base_prefix), real(sys.prefix)}
+    hidden = {real(p) for p in named if p} | sites
+    hidden |= {"/" + name for name in os.listdir("/") if name not in _SYSTEM and os.path.isdir("/" + name)}
+    anchors = {"/", *("/" + name for name in _SYSTEM)}
+
+    def inside(path, folder):
+        return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+    # Never a system folder itself, and never what holds the verifier's socket.
+    hidden = sorted((h for h in hidden if h not in anchors and h not in keep
+                     and not (connect and inside(real(connect), h))),
+                    key=lambda h: (h.count("/"), h))
+    libc = _libc()
+    try:
+        fds = {k: os.open(k, os.O_PATH | os.O_DIRECTORY) for k in keep if os.path.isdir(k)}
+    except OSError:
+        return []
+    try:
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            return []
+        if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+            return []
+        done = []
+        for folder in hidden:
+            if not os.path.isdir(folder) or os.path.islink(folder):
+                continue  # gone already (inside a folder hidden before) or a link to elsewhere
+            # MS_NOSUID | MS_NODEV | MS_NOEXEC; root's 0755 tmpfs: candidates can neither read nor write
+            if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", 0x2 | 0x4 | 0x8, b"size=64k,mode=755") != 0:
+                continue
+            done.append(folder)
+            for kept, fd in fds.items():
+                if inside(kept, folder):
+                    os.makedirs(kept, 0o755, exist_ok=True)
+                    libc.mount(f"/proc/self/fd/{fd}".encode(), kept.encode(), None, 0x1000 | 0x4000, None)  # MS_BIND | MS_REC
+        return done
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
 def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=False):
     """The forked candidate process. It is forked ahead of its run: it drops its privileges, then
     waits for its spec (the program and its limits), then serves requests until it is killed."""
@@ -1237,8 +1294,11 @@ def main():
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
     connect = os.environ.get("PASSK_CONNECT") or None
-    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT"):
+    hide = os.environ.get("PASSK_HIDE")
+    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT", "PASSK_HIDE"):
         os.environ.pop(name, None)
+    if hide is not None and os.geteuid() == 0 and not sole_tenant:
+        hide_host(hide.split(os.pathsep), connect)
     lifeline = None
     if connect:
         # Control frames go on a connection of their own too: faster than a container's stdin and

@@ -1,9 +1,11 @@
 """The local sandbox: candidate processes are plain subprocesses of this host.
 
 Each candidate still runs in a process of its own, forked from a zygote, so nothing it does can
-touch the test body or the verdict; as root, candidates run as ``nobody``. But the host is not
-isolated: a candidate can read what ``nobody`` can read, use the network and take the machine's
-resources. Use it for trusted code and for speed.
+touch the test body or the verdict; as root, candidates run as users of their own, with private
+scratch space and IPC, and the folders holding the evaluation (suite, store, samples, packages) are
+hidden from them. But the host is not isolated: a candidate can read what its user can read in the
+system's folders, use the network and take the machine's resources. Use it for trusted code and for
+speed.
 """
 from __future__ import annotations
 
@@ -47,6 +49,18 @@ def candidate_python(drop_user: tuple[int, int] | None) -> tuple[str, tuple[int,
         tried.append(f"{exe}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
     raise SandboxError("no Python interpreter the candidates' user (nobody) can run: " + "; ".join(tried)
                        + ". Install a system python3 (apt-get install python3) or run pytest as a normal user.")
+
+
+def hidden_folders(settings) -> list[str]:
+    """What the candidates' user must not read, besides what the zygote hides on its own: the
+    suite's root and the invocation folder, the homes and this Python's site-packages."""
+    import site
+    import sysconfig
+
+    folders = [settings.rootdir, settings.invocation_dir, os.path.expanduser("~"), "/root", "/home",
+               *site.getsitepackages(), site.getusersitepackages(),
+               sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    return list(dict.fromkeys(os.path.realpath(f) for f in folders if f))
 
 
 class LocalSandbox(WorkerPool):
@@ -93,9 +107,16 @@ class LocalSandbox(WorkerPool):
             # zygote's candidates: each zygote gets a user of its own.
             uid = candidate_uid(index)
             env["PASSK_DROP_USER"] = f"{uid}+{{zygote}}:{uid}+{{zygote}}"
+            # ...and cannot read the evaluation: the suite, its data, the store, the samples and
+            # the host's packages are hidden from them (zygote.hide_host; top-level folders that
+            # are not the system's are hidden too).
+            env["PASSK_HIDE"] = os.pathsep.join(hidden_folders(self.settings))
         return [self.python, *flags, "-c", zygote_source()], env
 
     def describe(self) -> str:
-        who = "as users of their own" if os.geteuid() == 0 else "as this user (they can signal pytest's processes)"
+        if os.geteuid() == 0:
+            who, files = "as users of their own, the suite's folders hidden,", "system files"
+        else:
+            who, files = "as this user (they can signal pytest's processes)", "files"
         return (f"local ({self.settings.workers} workers, candidates in their own processes {who} on {self.python}; "
-                "does NOT isolate the host: network, files and resources are reachable, use only for trusted code)")
+                f"does NOT isolate the host: network, {files} and resources are reachable, use only for trusted code)")
