@@ -57,7 +57,8 @@ def main() -> None:
 
             def run(*urls: str, background: bool = False):
                 argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--passk-sandbox=local",
-                        "--passk-store=:memory:", "--passk-runs=1", "--passk-model=tiny", "--passk-concurrency=4",
+                        "--passk-store=:memory:", "--passk-runs=1", "--passk-workers=1", "--passk-confirm=0",
+                        "--passk-reference-runs=0", "--passk-model=tiny", "--passk-concurrency=4",
                         f"--passk-max-tokens={args.max_tokens}", f"--passk-report={folder / 'report.json'}",
                         *(f"--passk-endpoint={u}" for u in urls)]
                 proc = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
