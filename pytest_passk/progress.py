@@ -18,6 +18,8 @@ class _Counts(Protocol):
 
 
 _STAGES = {"generate": ("generating", "samples"), "execute": ("executing ", "runs")}
+#: How the execution count's parts are named (the runner's job kinds).
+_KINDS = {"candidate": "candidate", "reference": "reference", "confirm": "confirming"}
 
 
 class _Stage:
@@ -26,9 +28,11 @@ class _Stage:
         self.done = 0
         self.total = 0
         self.failed = 0
+        self.kinds: dict[str, int] = {}
+        self.last = self.start  #: when the last event came: a finished stage's rate stays put
 
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.start
+        elapsed = (self.last if self.done >= self.total else time.monotonic()) - self.start
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def eta(self) -> float:
@@ -60,8 +64,11 @@ class ProgressDisplay:
         name = event["stage"]
         stage = self.stages.setdefault(name, _Stage())
         stage.done, stage.total = event["done"], event["total"]
+        stage.last = time.monotonic()
         if event.get("passed") is False:
             stage.failed += 1
+        if "kinds" in event:
+            stage.kinds = dict(event["kinds"])
         if self.tty:
             self._bar(name, stage)
         else:
@@ -72,7 +79,14 @@ class ProgressDisplay:
         if name == "generate":
             tokens = getattr(self.counts, "tokens_generated", 0) if self.counts is not None else 0
             return f"{tokens} tokens" if tokens else ""
-        return f"{stage.failed} failed" if stage.failed else ""
+        # The count holds reference and confirmation runs too, while the summary's "executed N
+        # candidate runs" counts candidates alone: the rest are named (after the failures, which
+        # matter more when a narrow terminal cuts the line short).
+        parts = [f"{stage.failed} failed"] if stage.failed else []
+        others = [f"{n} {_KINDS.get(kind, kind)}" for kind, n in stage.kinds.items() if n and kind != "candidate"]
+        if others:
+            parts.append("incl. " + ", ".join(others))
+        return ", ".join(parts)
 
     # -- plain lines ---------------------------------------------------------------------------
 
@@ -121,8 +135,9 @@ class ProgressDisplay:
 
         console = Console(file=_TerminalFile(self.terminal), force_terminal=True,
                           width=getattr(getattr(self.terminal, "_tw", None), "fullwidth", None) or 80)
-        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), Extra(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
+        # The rate, failures and kinds come last: on a narrow terminal they are what gets cut short.
+        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), Extra(), console=console,
                         redirect_stdout=False, redirect_stderr=False, refresh_per_second=4)
 
     def close(self) -> None:

@@ -36,6 +36,18 @@ def test_plain_lines_when_not_a_terminal() -> None:
     assert run[-1].startswith("passk: executed 4/4 runs (") and "1 failed" in run[-1]
 
 
+def test_execution_count_says_which_runs_are_not_candidates() -> None:
+    """The bar counts reference and confirmation runs too; the summary's "executed N candidate runs"
+    does not, so the display names the parts."""
+    lines: list[str] = []
+    display = ProgressDisplay(lines.append, every=0.0)
+    display({"stage": "execute", "done": 2, "total": 3, "passed": True, "kinds": {"candidate": 2, "reference": 0, "confirm": 0}})
+    display({"stage": "execute", "done": 3, "total": 3, "passed": False,
+             "kinds": {"candidate": 2, "reference": 0, "confirm": 1}})
+    assert "candidate" not in lines[0], lines  # candidates alone: nothing to explain
+    assert lines[-1].startswith("passk: executed 3/3 runs (") and "1 failed, incl. 1 confirming" in lines[-1], lines
+
+
 def test_quick_stages_print_nothing_and_quiet_prints_nothing() -> None:
     lines: list[str] = []
     counts = Counts()
