@@ -22,7 +22,7 @@ SUITE = """
     import pytest
     from pytest_passk import passk
 
-    PROBLEMS = [f"def f{i}(x):\\n" for i in range(12)]
+    PROBLEMS = [f"def f{i}(x):\\n" for i in range(24)]
 
     @passk(k=1, n=3, prompt=lambda prompt: prompt, style="completion", id=lambda prompt: prompt.split("(")[0][4:])
     @pytest.mark.parametrize("prompt", PROBLEMS)
@@ -60,9 +60,12 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
     store = pytester.path / "store.sqlite"
     args = [*[x for x in LOCAL if not x.startswith("--passk-store")], f"--passk-store={store}",
             f"--passk-endpoint={a.url}", f"--passk-endpoint={b.url}", "--passk-model=tiny",
-            "--passk-max-tokens=400", "--passk-concurrency=2", "--passk-runs=1",
+            "--passk-max-tokens=1000", "--passk-concurrency=1", "--passk-runs=1",
             f"--passk-report={pytester.path / 'report.json'}", "-p", "no:cacheprovider"]
     before_a = posts(a)
+    # One request at a time per endpoint, 24 problems of 3 x 1000 tokens: A's first answer comes
+    # early in a generation of many seconds, so the kill lands mid-run (on a quiet machine the tiny
+    # model answers 12 short requests in about a second, and a kill after that tests nothing).
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=pytester.path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Kill A once it has answered a request: the run is under way, with requests in flight on A.
@@ -73,13 +76,15 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
         pytest.fail(f"the run ended before the first request was answered:\n{proc.communicate()[0]}")
     a.kill()
     killed_after = posts(a) - before_a
+    b_at_kill = posts(b)
     out, _ = proc.communicate(timeout=600)
+    assert posts(b) > b_at_kill, "the generation was over before the kill: nothing was tested"
     assert proc.returncode == 0, out
     report = json.loads((pytester.path / "report.json").read_text())
     suite = report["suite"]
-    assert (suite["problems"], suite["samples"], suite["samples_generated"]) == (12, 36, 36), out
+    assert (suite["problems"], suite["samples"], suite["samples_generated"]) == (24, 72, 72), out
     assert all(p["n"] == 3 for p in report["problems"])
-    assert killed_after < 12 and posts(b) >= 12 - killed_after  # B took the rest, A's lost requests too
+    assert killed_after < 24 and posts(b) >= 24 - killed_after  # B took the rest, A's lost requests too
     assert "2 endpoints" in suite["source"], suite["source"]
     # A is taken out and reported: by a request to it that fails, or, when the kill lands after A's
     # last request of the run, by the health probe; the endpoint that stayed up never is.
@@ -88,7 +93,7 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
     # Nothing generated was lost or stored twice: the next run generates nothing.
     served_b = posts(b)
     again = subprocess.run([sys.executable, "-m", "pytest", *args[:-3], f"--passk-endpoint={b.url}",
-                            "--passk-model=tiny", "--passk-max-tokens=400", "--passk-runs=1",
+                            "--passk-model=tiny", "--passk-max-tokens=1000", "--passk-runs=1",
                             f"--passk-report={pytester.path / 'again.json'}", "-p", "no:cacheprovider"],
                            cwd=pytester.path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout
