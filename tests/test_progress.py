@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -68,6 +69,28 @@ class FakeTerminal:
 
     def flush(self) -> None:
         pass
+
+
+def test_bars_stop_redrawing_while_nothing_is_under_way_and_the_rate_leaves_the_wait_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reference runs done, the engine loading: its messages must not land under a live bar, and the
+    execution rate must not count the wait."""
+    import pytest_passk.progress as progress
+
+    monkeypatch.setattr(progress, "IDLE", 0.2)
+    terminal = FakeTerminal()
+    display = ProgressDisplay(lambda line: None, terminal=terminal, tty=True)
+    for done in range(1, 4):
+        display({"stage": "execute", "done": done, "total": 3, "passed": True})
+        time.sleep(0.05)
+    assert display._rich is not None
+    time.sleep(0.6)  # idle: everything done
+    assert display._rich is None  # stopped, its last state left on screen
+    stopped_at = len(terminal.out)
+    display({"stage": "generate", "done": 1, "total": 2})
+    assert display._rich is not None and len(terminal.out) > stopped_at  # drawn again, below
+    assert display.stages["execute"].rate() > 10  # 3 runs in ~0.15 s of work, not over the 0.6 s wait
+    display.close()
 
 
 def test_bars_on_a_terminal() -> None:

@@ -67,7 +67,21 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def _accepts(name: str) -> bool:
+    """Whether this vLLM's engine takes the argument ``name``."""
+    try:
+        import dataclasses
+
+        from vllm.engine.arg_utils import EngineArgs
+
+        return any(f.name == name for f in dataclasses.fields(EngineArgs))
+    except Exception:  # noqa: BLE001 - an unusual build: leave the argument out
+        return False
+
+
 def _is_cpu_build() -> bool:
+    # The first import of vllm configures its logging: the level must be set before (see _import_vllm).
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     try:
         from vllm.platforms import current_platform
 
@@ -215,6 +229,8 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         if self.settings.seed is not None:
             kwargs["seed"] = self.settings.seed + self._seed_offset
+        if _accepts("use_tqdm_on_load"):
+            kwargs["use_tqdm_on_load"] = False  # a bar per checkpoint shard, drawn into passk's progress
         kwargs.update(self.settings.vllm_args)
         return kwargs
 
@@ -233,6 +249,9 @@ class VLLMBackend(Backend):
             vllm = _import_vllm()
             # The engine's processes run library code only: its deprecation notices are not the user's.
             old = _add_pythonwarnings(["ignore::DeprecationWarning", "ignore::FutureWarning"])
+            # Nor are torch's C++ start-up warnings in them (e.g. the NUMA memory policy it chose).
+            old_cpp = os.environ.get("TORCH_CPP_LOG_LEVEL")
+            os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
             try:
                 self._llm = vllm.LLM(**kwargs)
             except MemoryError as exc:
@@ -252,6 +271,8 @@ class VLLMBackend(Backend):
                     os.environ.pop("PYTHONWARNINGS", None)
                 else:
                     os.environ["PYTHONWARNINGS"] = old
+                if old_cpp is None:
+                    os.environ.pop("TORCH_CPP_LOG_LEVEL", None)
             engine_processes = self._engine_pids = _engine_processes()
             if engine_processes:
                 import subprocess
