@@ -55,10 +55,22 @@ def _add_pythonwarnings(specs: list[str]) -> str | None:
     return old
 
 
+def _quiet_vllm_logging() -> None:
+    """vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
+    want it set VLLM_LOGGING_LEVEL themselves. Called before vllm is first imported."""
+    if "VLLM_LOGGING_LEVEL" in os.environ:
+        return
+    os.environ["VLLM_LOGGING_LEVEL"] = "ERROR"
+    # Logged while vllm is imported, before its logging is set up (so the level above does not
+    # apply yet): on the CPU build, that the Triton it finds has no CPU backend. Processes forked
+    # from this one inherit the level.
+    import logging
+
+    logging.getLogger("vllm.triton_utils.importing").setLevel(logging.ERROR)
+
+
 def _import_vllm() -> Any:
-    # vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
-    # want it set VLLM_LOGGING_LEVEL themselves.
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    _quiet_vllm_logging()
     _quiet_third_party_warnings()
     try:
         import vllm
@@ -80,8 +92,7 @@ def _accepts(name: str) -> bool:
 
 
 def _is_cpu_build() -> bool:
-    # The first import of vllm configures its logging: the level must be set before (see _import_vllm).
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    _quiet_vllm_logging()  # the first import of vllm configures its logging
     try:
         from vllm.platforms import current_platform
 
