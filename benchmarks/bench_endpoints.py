@@ -1,6 +1,6 @@
 """Two endpoints vs one, same engine capacity, side by side in one run; then one killed mid-run.
 
-    python benchmarks/bench_endpoints.py [--problems 32] [--n 4] [--max-tokens 384]
+    python benchmarks/bench_endpoints.py [--problems 64] [--n 4] [--max-tokens 384]
 
 Two ``vllm serve`` of the tests' tiny model on loopback, each pinned with its engine to its own core
 (``taskset``, ``VLLM_CPU_OMP_THREADS_BIND``), so two endpoints are twice the capacity of one. The same suite is
@@ -8,6 +8,12 @@ generated through endpoint A alone, B alone, and both (requests spread by outsta
 with a fresh store; reported: generated tokens per second of generation. Target: both within 5% of
 the sum of the two alone. Last, a run over both in which A is killed once it has answered a request:
 reported are the requests A had in flight (sent again to B) and that every sample arrived.
+
+Execution is left out by default (``--sandbox null``: a sandbox, defined in the suite's conftest, that
+passes every run at once): on a 2-core machine the two servers take both cores, and the sandbox's
+start-up and runs (~6 ms of CPU a sample) would come out of their capacity in the run over both but
+out of the idle core in the runs over one, which is not what the comparison is about.
+``--sandbox local`` measures with execution.
 """
 from __future__ import annotations
 
@@ -33,9 +39,49 @@ def test_f(candidate, i):
 '''
 
 
+CONFTEST = '''
+import collections
+
+from pytest_passk.protocol import RunResult
+from pytest_passk.sandbox import Sandbox
+
+
+class NullSandbox(Sandbox):
+    """Generation measured alone: every run passes at once, nothing is executed."""
+
+    name = "null"
+    isolates = True
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.done = collections.deque()
+
+    def start(self, nodeids):
+        pass
+
+    def submit(self, job):
+        self.done.append(RunResult(id=job.id, outcome="passed", reason=""))
+
+    @property
+    def pending(self):
+        return len(self.done)
+
+    def next_result(self, timeout):
+        return self.done.popleft() if self.done else None
+
+    def close(self):
+        pass
+
+
+def pytest_passk_sandbox(config, name):
+    return NullSandbox if name == "null" else None
+'''
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--problems", type=int, default=32)
+    parser.add_argument("--problems", type=int, default=64)
+    parser.add_argument("--sandbox", default="null", help="null (generation alone) or local")
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=384)
     args = parser.parse_args()
@@ -48,6 +94,7 @@ def main() -> None:
         folder = Path(tmp)
         model = make_tiny_model(folder / "tiny")
         (folder / "test_suite.py").write_text(SUITE.format(n=args.n, problems=args.problems))
+        (folder / "conftest.py").write_text(CONFTEST)
         servers = {}
         for name, core in (("A", "0"), ("B", "1")):
             servers[name] = Server(model, folder / f"{name}.log", cpus=core)
@@ -56,8 +103,9 @@ def main() -> None:
                 server.wait_ready()
 
             def run(*urls: str, background: bool = False):
-                argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--passk-sandbox=local",
-                        "--passk-store=:memory:", "--passk-runs=1", "--passk-model=tiny", "--passk-concurrency=4",
+                argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--passk-sandbox={args.sandbox}",
+                        "--passk-store=:memory:", "--passk-runs=1", "--passk-workers=1", "--passk-confirm=0",
+                        "--passk-reference-runs=0", "--passk-model=tiny", "--passk-concurrency=4",
                         f"--passk-max-tokens={args.max_tokens}", f"--passk-report={folder / 'report.json'}",
                         *(f"--passk-endpoint={u}" for u in urls)]
                 proc = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -65,9 +65,16 @@ def pytest_collection(session: pytest.Session) -> bool | None:
     # Under pytest-xdist the controller collects too (xdist's controller does not), so that the
     # evaluation runs here once instead of once per worker.
     config = session.config
-    if _is_worker(config) or not _xdist.is_controller(config) or not config.stash[settings_key].active:
+    if _is_worker(config) or not config.stash[settings_key].active:
         return None
-    session.perform_collect()
+    if _xdist.is_worker(config):
+        return True if _xdist.light_collection(session, _report_outcome) else None
+    if not _xdist.is_controller(config):
+        return None
+    try:
+        session.perform_collect()
+    finally:  # the workers wait for this (even when collection failed: then they collect themselves)
+        _xdist.write_items(config, session.items, lambda item: problem_key in item.stash)
     return True
 
 
@@ -130,6 +137,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     if _is_worker(config) or problem_key not in pyfuncitem.stash:
         return None
+    _report_outcome(pyfuncitem)
+    return True
+
+
+def _report_outcome(pyfuncitem: pytest.Item) -> None:
+    """A passk item's outcome, from this process's evaluation or (xdist worker) the controller's."""
+    config = pyfuncitem.config
     outcomes = config.stash.get(outcomes_key, None)
     if outcomes is None and _xdist.is_worker(config) and config.stash[settings_key].active:
         # The controller evaluates before it hands out the first test: its results are there now.
@@ -146,7 +160,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pytest.skip(outcome["skip"])
     if outcome["failure"] is not None:
         pytest.fail(outcome["failure"], pytrace=False)
-    return True
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ with ``-q`` nothing is shown. The evaluation only calls the display with events
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any, Callable, Protocol
 
@@ -17,7 +18,11 @@ class _Counts(Protocol):
     tokens_generated: int
 
 
+#: Seconds with every stage done after which the bars stop redrawing (until the next event).
+IDLE = 1.0
 _STAGES = {"generate": ("generating", "samples"), "execute": ("executing ", "runs")}
+#: How the execution count's parts are named (the runner's job kinds).
+_KINDS = {"candidate": "candidate", "reference": "reference", "confirm": "confirming"}
 
 
 class _Stage:
@@ -26,10 +31,22 @@ class _Stage:
         self.done = 0
         self.total = 0
         self.failed = 0
+        self.kinds: dict[str, int] = {}
+        self.last = self.start  #: when the last event came
+        #: Seconds the stage had work in hand: the rate leaves out the time it sat idle with all
+        #: done (e.g. execution waiting for the engine to load after the reference runs).
+        self.busy = 0.0
+
+    def event(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.done < self.total or self.done == 0:
+            self.busy += now - self.last
+        self.last = now
+        self.done, self.total = done, total
 
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.start
-        return self.done / elapsed if elapsed > 0 else 0.0
+        busy = self.busy + (time.monotonic() - self.last if self.done < self.total else 0.0)
+        return self.done / busy if busy > 0 else 0.0
 
     def eta(self) -> float:
         rate = self.rate()
@@ -51,17 +68,27 @@ class ProgressDisplay:
         self._last_line: dict[str, float] = {}
         self._rich: Any = None
         self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._events = 0
+        self._idle: threading.Timer | None = None
 
     # -- events --------------------------------------------------------------------------------
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.quiet:
             return
+        with self._lock:
+            self._events += 1
+            self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> None:
         name = event["stage"]
         stage = self.stages.setdefault(name, _Stage())
-        stage.done, stage.total = event["done"], event["total"]
+        stage.event(event["done"], event["total"])
         if event.get("passed") is False:
             stage.failed += 1
+        if "kinds" in event:
+            stage.kinds = dict(event["kinds"])
         if self.tty:
             self._bar(name, stage)
         else:
@@ -72,7 +99,14 @@ class ProgressDisplay:
         if name == "generate":
             tokens = getattr(self.counts, "tokens_generated", 0) if self.counts is not None else 0
             return f"{tokens} tokens" if tokens else ""
-        return f"{stage.failed} failed" if stage.failed else ""
+        # The count holds reference and confirmation runs too, while the summary's "executed N
+        # candidate runs" counts candidates alone: the rest are named (after the failures, which
+        # matter more when a narrow terminal cuts the line short).
+        parts = [f"{stage.failed} failed"] if stage.failed else []
+        others = [f"{n} {_KINDS.get(kind, kind)}" for kind, n in stage.kinds.items() if n and kind != "candidate"]
+        if others:
+            parts.append(("incl. " if stage.kinds.get("candidate") else "") + ", ".join(others))
+        return ", ".join(parts)
 
     # -- plain lines ---------------------------------------------------------------------------
 
@@ -98,9 +132,26 @@ class ProgressDisplay:
         if self._rich is None:
             self._rich = self._make_bars()
             self._rich.start()
+            self._tasks = {}
         if name not in self._tasks:
             self._tasks[name] = self._rich.add_task(f"passk {_STAGES[name][0]}", total=stage.total, stage=name)
         self._rich.update(self._tasks[name], completed=stage.done, total=stage.total)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if all(s.done >= s.total for s in self.stages.values()):
+            # Nothing is under way (e.g. the reference runs are done and the engine is loading): if
+            # it stays so for a moment, the bars are left on screen as they are, so whatever else
+            # writes to the terminal now (an engine's start-up messages) starts on a line of its
+            # own instead of under a bar that keeps redrawing. The next event draws them again below.
+            self._idle = threading.Timer(IDLE, self._close_if_idle, args=(self._events,))
+            self._idle.daemon = True
+            self._idle.start()
+
+    def _close_if_idle(self, events: int) -> None:
+        with self._lock:
+            if events == self._events:
+                self._stop()
 
     def _make_bars(self) -> Any:
         from rich.console import Console
@@ -121,12 +172,20 @@ class ProgressDisplay:
 
         console = Console(file=_TerminalFile(self.terminal), force_terminal=True,
                           width=getattr(getattr(self.terminal, "_tw", None), "fullwidth", None) or 80)
-        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), Extra(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
+        # The rate, failures and kinds come last: on a narrow terminal they are what gets cut short.
+        return Progress(TextColumn("{task.description}"), BarColumn(bar_width=12), MofNCompleteColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), Extra(), console=console,
                         redirect_stdout=False, redirect_stderr=False, refresh_per_second=4)
 
     def close(self) -> None:
         """Leave the bars' last state on screen; nothing more is drawn."""
+        with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            self._stop()
+
+    def _stop(self) -> None:
         if self._rich is not None:
             self._rich.stop()
             self._rich = None

@@ -173,7 +173,8 @@ class Runner:
         self.verdicts[(job.key, job.code_hash)][job.run] = result
         self.executed += 1
         self.executed_by[job.kind] += 1
-        self.progress({"stage": "execute", "done": self.executed, "total": self.submitted, "passed": result.passed})
+        self.progress({"stage": "execute", "done": self.executed, "total": self.submitted, "passed": result.passed,
+                       "kinds": self.executed_by})
         return result
 
     def drain(self) -> None:

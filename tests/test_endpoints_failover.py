@@ -22,7 +22,7 @@ SUITE = """
     import pytest
     from pytest_passk import passk
 
-    PROBLEMS = [f"def f{i}(x):\\n" for i in range(12)]
+    PROBLEMS = [f"def f{i}(x):\\n" for i in range(24)]
 
     @passk(k=1, n=3, prompt=lambda prompt: prompt, style="completion", id=lambda prompt: prompt.split("(")[0][4:])
     @pytest.mark.parametrize("prompt", PROBLEMS)
@@ -60,9 +60,12 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
     store = pytester.path / "store.sqlite"
     args = [*[x for x in LOCAL if not x.startswith("--passk-store")], f"--passk-store={store}",
             f"--passk-endpoint={a.url}", f"--passk-endpoint={b.url}", "--passk-model=tiny",
-            "--passk-max-tokens=400", "--passk-concurrency=2", "--passk-runs=1",
+            "--passk-max-tokens=1000", "--passk-concurrency=1", "--passk-runs=1",
             f"--passk-report={pytester.path / 'report.json'}", "-p", "no:cacheprovider"]
     before_a = posts(a)
+    # One request at a time per endpoint, 24 problems of 3 x 1000 tokens: A's first answer comes
+    # early in a generation of many seconds, so the kill lands mid-run (on a quiet machine the tiny
+    # model answers 12 short requests in about a second, and a kill after that tests nothing).
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=pytester.path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Kill A once it has answered a request: the run is under way, with requests in flight on A.
@@ -73,24 +76,24 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
         pytest.fail(f"the run ended before the first request was answered:\n{proc.communicate()[0]}")
     a.kill()
     killed_after = posts(a) - before_a
+    b_at_kill = posts(b)
     out, _ = proc.communicate(timeout=600)
+    assert posts(b) > b_at_kill, "the generation was over before the kill: nothing was tested"
     assert proc.returncode == 0, out
     report = json.loads((pytester.path / "report.json").read_text())
     suite = report["suite"]
-    assert (suite["problems"], suite["samples"], suite["samples_generated"]) == (12, 36, 36), out
+    assert (suite["problems"], suite["samples"], suite["samples_generated"]) == (24, 72, 72), out
     assert all(p["n"] == 3 for p in report["problems"])
-    assert killed_after < 12 and posts(b) >= 12 - killed_after  # B took the rest, A's lost requests too
+    assert killed_after < 24 and posts(b) >= 24 - killed_after  # B took the rest, A's lost requests too
     assert "2 endpoints" in suite["source"], suite["source"]
-    # A is taken out once a request to it fails twice. When the kill lands after A's last request of
-    # the run (timing on a loaded machine), nothing fails on A and there is nothing to report; but
-    # the endpoint that stayed up is never the one taken out.
-    if "taken out: " in suite["source"]:
-        assert "taken out: " + a.url in suite["source"] and "taken out: " + b.url not in suite["source"], suite["source"]
+    # A is taken out and reported: by a request to it that fails, or, when the kill lands after A's
+    # last request of the run, by the health probe; the endpoint that stayed up never is.
+    assert "taken out: " + a.url in suite["source"] and "taken out: " + b.url not in suite["source"], suite["source"]
 
     # Nothing generated was lost or stored twice: the next run generates nothing.
     served_b = posts(b)
     again = subprocess.run([sys.executable, "-m", "pytest", *args[:-3], f"--passk-endpoint={b.url}",
-                            "--passk-model=tiny", "--passk-max-tokens=400", "--passk-runs=1",
+                            "--passk-model=tiny", "--passk-max-tokens=1000", "--passk-runs=1",
                             f"--passk-report={pytester.path / 'again.json'}", "-p", "no:cacheprovider"],
                            cwd=pytester.path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout
@@ -159,3 +162,26 @@ def test_endpoint_dying_mid_request_moves_its_request_to_the_other(pytester: pyt
     assert result.report["suite"]["samples_generated"] == 32
     assert len(flaky.statuses()) == 2 and len(steady.statuses()) == 14
     assert f"taken out: {flaky.url}/v1 after 2 requests, 1 in flight moved" in result.report["suite"]["source"]
+
+
+def test_endpoint_dead_after_its_last_answer_is_reported(pytester: pytest.Pytester, passk_run) -> None:
+    """No request fails on it, and none is sent to it any more: the health probe still reports it."""
+    pytester.makepyfile(test_suite=MANY.replace("range(16)", "range(2)"))
+
+    def answer_then_die(path: str, body: dict[str, Any], server: FakeServer):
+        def die() -> None:
+            time.sleep(0.2)  # after the answer went out
+            server.httpd.shutdown()
+            server.httpd.socket.close()
+        threading.Thread(target=die).start()
+        return 200, {}, completion(body, "    return a + b\n")
+
+    with FakeServer(answer_then_die) as a, FakeServer(slow_reply(3.0)) as b:
+        result = passk_run(None, f"--passk-endpoint={a.url}", f"--passk-endpoint={b.url}",
+                           "--passk-model=fake-model", "--passk-concurrency=1", "--passk-runs=1")
+    result.assert_outcomes(passed=2)
+    assert len(a.statuses()) == 1 and len(b.statuses()) == 1
+    source = result.report["suite"]["source"]
+    assert f"taken out: {a.url}/v1 after 1 requests, 0 in flight moved (connection refused (health probe" in source, source
+    assert f"taken out: {b.url}" not in source
+    assert result.report["suite"]["samples_generated"] == 4

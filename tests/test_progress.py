@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -36,6 +37,18 @@ def test_plain_lines_when_not_a_terminal() -> None:
     assert run[-1].startswith("passk: executed 4/4 runs (") and "1 failed" in run[-1]
 
 
+def test_execution_count_says_which_runs_are_not_candidates() -> None:
+    """The bar counts reference and confirmation runs too; the summary's "executed N candidate runs"
+    does not, so the display names the parts."""
+    lines: list[str] = []
+    display = ProgressDisplay(lines.append, every=0.0)
+    display({"stage": "execute", "done": 2, "total": 3, "passed": True, "kinds": {"candidate": 2, "reference": 0, "confirm": 0}})
+    display({"stage": "execute", "done": 3, "total": 3, "passed": False,
+             "kinds": {"candidate": 2, "reference": 0, "confirm": 1}})
+    assert "candidate" not in lines[0], lines  # candidates alone: nothing to explain
+    assert lines[-1].startswith("passk: executed 3/3 runs (") and "1 failed, incl. 1 confirming" in lines[-1], lines
+
+
 def test_quick_stages_print_nothing_and_quiet_prints_nothing() -> None:
     lines: list[str] = []
     counts = Counts()
@@ -56,6 +69,28 @@ class FakeTerminal:
 
     def flush(self) -> None:
         pass
+
+
+def test_bars_stop_redrawing_while_nothing_is_under_way_and_the_rate_leaves_the_wait_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reference runs done, the engine loading: its messages must not land under a live bar, and the
+    execution rate must not count the wait."""
+    import pytest_passk.progress as progress
+
+    monkeypatch.setattr(progress, "IDLE", 0.2)
+    terminal = FakeTerminal()
+    display = ProgressDisplay(lambda line: None, terminal=terminal, tty=True)
+    for done in range(1, 4):
+        display({"stage": "execute", "done": done, "total": 3, "passed": True})
+        time.sleep(0.05)
+    assert display._rich is not None
+    time.sleep(0.6)  # idle: everything done
+    assert display._rich is None  # stopped, its last state left on screen
+    stopped_at = len(terminal.out)
+    display({"stage": "generate", "done": 1, "total": 2})
+    assert display._rich is not None and len(terminal.out) > stopped_at  # drawn again, below
+    assert display.stages["execute"].rate() > 10  # 3 runs in ~0.15 s of work, not over the 0.6 s wait
+    display.close()
 
 
 def test_bars_on_a_terminal() -> None:

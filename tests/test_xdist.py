@@ -52,17 +52,32 @@ def run(pytester: pytest.Pytester, name: str, *args: str) -> tuple[pytest.RunRes
     return result, report, ET.parse(pytester.path / f"{name}.xml").getroot()
 
 
+#: Written by every process that imports the suite: the xdist workers' names (empty elsewhere).
+IMPORTS = """
+    import os
+    with open("imports.log", "a") as fh:
+        fh.write(os.environ.get("PYTEST_XDIST_WORKER", "-") + "\\n")
+"""
+
+
+@pytest.mark.parametrize("plain_test", [True, False], ids=["with-a-plain-test", "passk-only"])
 def test_n2_replay_evaluates_once_and_reports_like_a_run_without_xdist(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plain_test: bool) -> None:
     monkeypatch.setenv("PYTEST_ADDOPTS", QUIET_PLUGINS.replace("-p no:xdist", ""))
-    pytester.makepyfile(test_suite=SUITE)
+    suite = IMPORTS + SUITE if plain_test else IMPORTS + SUITE.split("    def test_plain")[0]
+    pytester.makepyfile(test_suite=suite)
     plain, plain_report, plain_xml = run(pytester, "plain")
     dist, dist_report, dist_xml = run(pytester, "dist", "-n", "2")
 
-    assert "2 workers [4 items]" in dist.stdout.str()
+    items = 4 if plain_test else 3
+    assert f"2 workers [{items} items]" in dist.stdout.str()
     assert dist_report == plain_report
+    # The workers collect the suite only when they have a plain test to run; with passk tests alone
+    # they report the controller's outcomes without importing it.
+    workers = {line for line in (pytester.path / "imports.log").read_text().split() if line.startswith("gw")}
+    assert workers == ({"gw0", "gw1"} if plain_test else set()), workers
     for result in (plain, dist):
-        result.assert_outcomes(passed=3, failed=1)  # mul needs 2 correct samples
+        result.assert_outcomes(passed=items - 1, failed=1)  # mul needs 2 correct samples
         assert result.ret == pytest.ExitCode.TESTS_FAILED
         out = result.stdout.str()
         # one evaluation, one section, the gate applied by whoever holds the suite
@@ -84,7 +99,11 @@ def test_n2_replay_evaluates_once_and_reports_like_a_run_without_xdist(
     assert suite_props(dist_xml) == suite_props(plain_xml) and suite_props(dist_xml)["passk.samples"] == "8"
     assert case_props(dist_xml) == case_props(plain_xml)
     assert ("passk.correct", "1") in case_props(dist_xml)["test_mul"]
-    assert case_props(dist_xml)["test_plain"] == []
+    if plain_test:
+        assert case_props(dist_xml)["test_plain"] == []
+    cases = lambda root: sorted((c.get("classname"), c.get("name"), c.get("file"), c.get("line"))  # noqa: E731
+                                for c in root.iter("testcase"))
+    assert cases(dist_xml) == cases(plain_xml)
 
 
 def test_n2_without_a_model_skips_passk_items_like_a_plain_run(pytester: pytest.Pytester,

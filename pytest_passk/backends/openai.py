@@ -30,6 +30,13 @@ _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 #: The connection itself failed: the server is down or was killed, not merely busy.
 _CONNECTION_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
                       httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Seconds between health probes of the live endpoints while a generation runs (with more than one).
+PROBE_EVERY = 1.0
+#: A probe that cannot even connect within this many seconds counts as a failed one.
+PROBE_TIMEOUT = 5.0
+#: Probes in a row that time out before an endpoint is taken out (a refused connection takes it out
+#: at once: nothing listens there any more; a timeout may be a machine too busy to accept quickly).
+PROBE_TIMEOUTS = 3
 
 
 class _EndpointDown(Exception):
@@ -47,6 +54,7 @@ class Endpoint:
     served: int = 0  #: requests answered
     moved: int = 0  #: requests in flight when it was taken out, asked again elsewhere
     down: str | None = None  #: why it was taken out
+    probe_timeouts: int = 0  #: health probes in a row that timed out
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -178,6 +186,39 @@ class OpenAIBackend(Backend):
         if all(e.down for e in self.endpoints):
             raise self._unreachable(self.endpoints[0], self.endpoints[0].down or "down")
 
+    def _probe(self, endpoint: Endpoint) -> None:
+        """One health probe (``GET /models`` on a fresh connection): an endpoint that refuses the
+        connection, or times out :data:`PROBE_TIMEOUTS` times in a row, is taken out. Requests it still
+        holds fail on their own (their connections are gone) and go to the others; it gets no more."""
+        try:
+            # A fresh connection: a pooled keep-alive one could answer from a dying server's socket.
+            resp = httpx.get(endpoint.base + "/models", headers=endpoint.client.headers,
+                             timeout=httpx.Timeout(30.0, connect=PROBE_TIMEOUT))
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            self._take_out(endpoint, f"connection refused (health probe: {type(exc).__name__}: {exc})")
+            return
+        except httpx.TimeoutException as exc:
+            endpoint.probe_timeouts += 1
+            if endpoint.probe_timeouts >= PROBE_TIMEOUTS:
+                self._take_out(endpoint, f"not answering ({PROBE_TIMEOUTS} health probes in a row timed out: "
+                                         f"{type(exc).__name__})")
+            return
+        except httpx.HTTPError:
+            return  # anything else is the requests' business (they retry and take it out themselves)
+        endpoint.probe_timeouts = 0
+        del resp
+
+    def _take_out(self, endpoint: Endpoint, why: str) -> None:
+        with self._cond:
+            # The last live endpoint stays: its requests retry with backoff and stop the run themselves.
+            if endpoint.down is None and len(self._live()) > 1:
+                endpoint.down = why
+            self._cond.notify_all()
+
+    def _probe_live(self) -> None:
+        for endpoint in self._live():
+            self._probe(endpoint)
+
     def _live(self) -> list[Endpoint]:
         return [e for e in self.endpoints if e.down is None]
 
@@ -270,22 +311,33 @@ class OpenAIBackend(Backend):
                     running -= 1
                     ready.notify_all()
 
+        def monitor() -> None:
+            # With several endpoints, a dead one is noticed by a probe even while it holds no request
+            # (a request to it would notice too, but only if one is sent or still in flight).
+            while not stop.wait(PROBE_EVERY):
+                self._probe_live()
+
         threads = [threading.Thread(target=work, name=f"passk-http-{i}", daemon=True)
                    for i in range(min(len(requests), self.concurrency * len(self.endpoints)))]
         running = len(threads)
         for t in threads:
             t.start()
+        if len(self.endpoints) > 1:
+            threading.Thread(target=monitor, name="passk-http-probe", daemon=True).start()
         try:
             while True:
                 with ready:
                     while not results and running:
                         ready.wait()
                     if not results:
-                        return
+                        break
                     item = results.popleft()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+            if len(self.endpoints) > 1:
+                # A last look once everything is in: one that died after its last answer is reported too.
+                self._probe_live()
         finally:
             stop.set()
             with ready:

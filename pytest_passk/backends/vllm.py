@@ -55,10 +55,22 @@ def _add_pythonwarnings(specs: list[str]) -> str | None:
     return old
 
 
+def _quiet_vllm_logging() -> None:
+    """vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
+    want it set VLLM_LOGGING_LEVEL themselves. Called before vllm is first imported."""
+    if "VLLM_LOGGING_LEVEL" in os.environ:
+        return
+    os.environ["VLLM_LOGGING_LEVEL"] = "ERROR"
+    # Logged while vllm is imported, before its logging is set up (so the level above does not
+    # apply yet): on the CPU build, that the Triton it finds has no CPU backend. Processes forked
+    # from this one inherit the level.
+    import logging
+
+    logging.getLogger("vllm.triton_utils.importing").setLevel(logging.ERROR)
+
+
 def _import_vllm() -> Any:
-    # vLLM logs every engine detail at INFO; inside a pytest run that buries the summary. Users who
-    # want it set VLLM_LOGGING_LEVEL themselves.
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    _quiet_vllm_logging()
     _quiet_third_party_warnings()
     try:
         import vllm
@@ -67,7 +79,20 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def _accepts(name: str) -> bool:
+    """Whether this vLLM's engine takes the argument ``name``."""
+    try:
+        import dataclasses
+
+        from vllm.engine.arg_utils import EngineArgs
+
+        return any(f.name == name for f in dataclasses.fields(EngineArgs))
+    except Exception:  # noqa: BLE001 - an unusual build: leave the argument out
+        return False
+
+
 def _is_cpu_build() -> bool:
+    _quiet_vllm_logging()  # the first import of vllm configures its logging
     try:
         from vllm.platforms import current_platform
 
@@ -215,6 +240,8 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         if self.settings.seed is not None:
             kwargs["seed"] = self.settings.seed + self._seed_offset
+        if _accepts("use_tqdm_on_load"):
+            kwargs["use_tqdm_on_load"] = False  # a bar per checkpoint shard, drawn into passk's progress
         kwargs.update(self.settings.vllm_args)
         return kwargs
 
@@ -233,6 +260,9 @@ class VLLMBackend(Backend):
             vllm = _import_vllm()
             # The engine's processes run library code only: its deprecation notices are not the user's.
             old = _add_pythonwarnings(["ignore::DeprecationWarning", "ignore::FutureWarning"])
+            # Nor are torch's C++ start-up warnings in them (e.g. the NUMA memory policy it chose).
+            old_cpp = os.environ.get("TORCH_CPP_LOG_LEVEL")
+            os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
             try:
                 self._llm = vllm.LLM(**kwargs)
             except MemoryError as exc:
@@ -252,6 +282,8 @@ class VLLMBackend(Backend):
                     os.environ.pop("PYTHONWARNINGS", None)
                 else:
                     os.environ["PYTHONWARNINGS"] = old
+                if old_cpp is None:
+                    os.environ.pop("TORCH_CPP_LOG_LEVEL", None)
             engine_processes = self._engine_pids = _engine_processes()
             if engine_processes:
                 import subprocess

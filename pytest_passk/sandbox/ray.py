@@ -25,13 +25,15 @@ from pytest_passk.protocol import Job, RunResult
 from pytest_passk.sandbox import Sandbox, SandboxError, SandboxSettings, get as get_sandbox
 
 START_TIMEOUT = 300.0
-#: Seconds an actor waits for a result before answering a poll with none.
+#: Seconds an exchange waits for a result before answering with none.
 POLL = 0.5
-#: Jobs held by a node per worker: enough that its workers never wait for the controller's round
-#: trip (a result back, the next job out: a few ms through Ray); a lost node's are run again.
-DEPTH = 4
-#: Seconds a poll lingers after its first result to bring others along.
-LINGER = 0.02
+#: Jobs held by a node per worker: enough that its workers keep busy while half of them travel
+#: (results back, the next jobs out: a few ms through Ray); a lost node's are run again.
+DEPTH = 8
+#: Seconds an exchange lingers after its first result to bring others along; it answers sooner once
+#: half of the node's jobs are done. Each exchange is one Ray call both ways, the per-run cost that
+#: matters on a small machine, so results travel in batches rather than one by one.
+LINGER = 0.05
 _PACKAGE = Path(__file__).resolve().parents[1]
 #: Kept out of the runtime environment: the store holds the answers, caches are the host's own.
 _EXCLUDES = [".git", ".pytest_cache", "**/__pycache__", "*.sqlite", "*.sqlite-*", ".venv", "node_modules"]
@@ -66,21 +68,25 @@ class NodeRunner:
         return self.box.describe()
 
     def submit(self, jobs: list[Job]) -> None:
+        """Jobs for workers that may be idle while an exchange is under way (taken in by it)."""
         self.incoming.extend(jobs)
 
-    def results(self, wait: float) -> list[RunResult]:
-        """Whatever finished within ``wait`` seconds: once one result is in, others that finish within
-        :data:`LINGER` come along in the same answer (each answer costs a Ray call both ways)."""
-        with self.lock:  # one poll at a time: the inner sandbox is used from one thread
+    def exchange(self, jobs: list[Job], wait: float) -> list[RunResult]:
+        """Take ``jobs`` and answer with what finished: at most ``wait`` seconds for a first result,
+        then until half of the jobs held here are done or :data:`LINGER` has passed."""
+        self.incoming.extend(jobs)
+        with self.lock:  # one exchange at a time: the inner sandbox is used from one thread
             deadline = time.monotonic() + wait
             out: list[RunResult] = []
             while True:
                 while self.incoming:
                     self.box.submit(self.incoming.popleft())
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or (out and not self.box.pending):
+                if remaining <= 0 or (out and 2 * len(out) >= len(out) + self.box.pending):
                     return out
                 if not self.box.pending:
+                    if out:
+                        return out
                     time.sleep(min(0.01, remaining))
                     continue
                 result = self.box.next_result(timeout=min(0.05, remaining))
@@ -98,9 +104,11 @@ class _Node:
     label: str
     actor: Any
     capacity: int
+    workers: int = 1
     describe: str = ""
-    in_flight: dict[int, Job] = field(default_factory=dict)
-    poll: Any = None  #: the outstanding ``results`` call
+    in_flight: dict[int, Job] = field(default_factory=dict)  #: sent or about to be, not yet answered
+    unsent: list[Job] = field(default_factory=list)  #: in ``in_flight``, for the next exchange
+    poll: Any = None  #: the outstanding ``exchange`` call
     lost: str | None = None
 
 
@@ -156,7 +164,7 @@ class RaySandbox(Sandbox):
                 num_cpus=0, max_concurrency=4, max_restarts=0, max_task_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False),
             ).remote(self.inner, replace(s, workers=workers, pytest_args=args), list(nodeids), relative, label)
-            node_rec = _Node(label=label, actor=actor, capacity=DEPTH * workers)
+            node_rec = _Node(label=label, actor=actor, capacity=DEPTH * workers, workers=workers)
             pending.append((node_rec, actor.ready.remote()))
         errors = []
         for node_rec, ref in pending:
@@ -195,8 +203,9 @@ class RaySandbox(Sandbox):
         return [n for n in self._nodes if n.lost is None]
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to the nodes with room, the emptiest first; poll nodes that hold work."""
-        batches: dict[_Node, list[Job]] = {}
+        """Hand queued jobs to the nodes with room, the emptiest first. A node's jobs travel with its
+        next exchange (one call: jobs out, results back); only when its workers may be idle
+        meanwhile are they sent at once."""
         while self._queue:
             room = [n for n in self._live() if len(n.in_flight) < n.capacity]
             if not room:
@@ -206,12 +215,14 @@ class RaySandbox(Sandbox):
             node = min(choices, key=lambda n: len(n.in_flight) / n.capacity)
             self._queue.popleft()
             node.in_flight[job.id] = job
-            batches.setdefault(node, []).append(job)
-        for node, jobs in batches.items():
-            node.actor.submit.remote(jobs)
+            node.unsent.append(job)
         for node in self._live():
-            if node.in_flight and node.poll is None:
-                node.poll = node.actor.results.remote(POLL)
+            if node.poll is None and node.in_flight:
+                node.poll = node.actor.exchange.remote(node.unsent, POLL)
+                node.unsent = []
+            elif node.unsent and len(node.in_flight) - len(node.unsent) < node.workers:
+                node.actor.submit.remote(node.unsent)
+                node.unsent = []
 
     def _lose(self, node: _Node, why: str) -> None:
         """A node is gone: its in-flight jobs go back to the front of the queue, for the others."""
@@ -219,6 +230,7 @@ class RaySandbox(Sandbox):
         node.poll = None
         jobs = sorted(node.in_flight.values(), key=lambda j: j.id)
         node.in_flight.clear()
+        node.unsent = []
         self._lost_jobs += len(jobs)
         for job in reversed(jobs):
             self._queue.appendleft(replace(job, avoid=node.label))
