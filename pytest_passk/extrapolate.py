@@ -166,15 +166,23 @@ def _suite_value(a: float, b: float, groups: np.ndarray, weights: np.ndarray, k:
     return float(np.dot(weights, per) / weights.sum())
 
 
+def _loglik_only(theta: np.ndarray, n: np.ndarray, c: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The log-likelihood of :func:`_loglik` alone (the line search needs no derivatives)."""
+    from scipy.special import betaln
+
+    a, b = np.exp(theta[:, :1]), np.exp(theta[:, 1:])  # (R, 1)
+    return (w * betaln(a + c, b + n - c)).sum(axis=1) - w.sum(axis=1) * betaln(a, b)[:, 0]
+
+
 def _loglik(theta: np.ndarray, n: np.ndarray, c: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Beta-binomial log-likelihood (without the binomial coefficients) of several fits at once, with
     gradient and Hessian in (log a, log b). ``theta`` is (R, 2), ``w`` is (R, G) problem counts per
     distinct (n, c) pair, ``n`` and ``c`` are (G,)."""
-    from scipy.special import betaln, digamma, polygamma
+    from scipy.special import digamma, polygamma
 
     a, b = np.exp(theta[:, :1]), np.exp(theta[:, 1:])  # (R, 1)
     total = w.sum(axis=1, keepdims=True)
-    ll = (w * betaln(a + c, b + n - c)).sum(axis=1) - total[:, 0] * betaln(a, b)[:, 0]
+    ll = _loglik_only(theta, n, c, w)
     abn = a + b + n
     common = (w * digamma(abn)).sum(axis=1, keepdims=True) - total * digamma(a + b)
     ga = (w * digamma(a + c)).sum(axis=1, keepdims=True) - total * digamma(a) - common
@@ -196,36 +204,40 @@ def _maximise(n: np.ndarray, c: np.ndarray, w: np.ndarray, theta: np.ndarray) ->
     ``theta`` (R, 2); a step that does not raise the likelihood is halved until it does."""
     lo, hi = _LOG_BOUNDS
     theta = np.clip(theta.astype(float), lo, hi)
-    ll, grad, hess = _loglik(theta, n, c, w)
+    ll = _loglik_only(theta, n, c, w)
+    running = np.arange(len(theta))  # the fits still moving; a fit that has converged is left alone
     for _ in range(200):
+        th, wr, lr = theta[running], w[running], ll[running]
+        _, grad, hess = _loglik(th, n, c, wr)
         # Newton where the Hessian is negative definite, else a gradient step scaled to be modest.
         det = hess[:, 0, 0] * hess[:, 1, 1] - hess[:, 0, 1] ** 2
         newton = (hess[:, 0, 0] < 0) & (det > 0)
-        step = np.empty_like(theta)
+        step = np.empty_like(th)
         safe_det = np.where(newton, det, 1.0)
         step[:, 0] = -(hess[:, 1, 1] * grad[:, 0] - hess[:, 0, 1] * grad[:, 1]) / safe_det
         step[:, 1] = -(-hess[:, 1, 0] * grad[:, 0] + hess[:, 0, 0] * grad[:, 1]) / safe_det
         gnorm = np.linalg.norm(grad, axis=1, keepdims=True)
         step = np.where(newton[:, None], step, grad / np.maximum(gnorm, 1.0))
         step = np.clip(step, -2.0, 2.0)
-        active = np.ones(len(theta), dtype=bool)
-        scale = np.ones(len(theta))
-        new_theta, new_ll = theta.copy(), ll.copy()
+        # a step that does not raise the likelihood is halved until it does
+        active = np.ones(len(th), dtype=bool)
+        scale = np.ones(len(th))
+        new_theta, new_ll = th.copy(), lr.copy()
         for _ in range(30):
-            trial = np.clip(theta + scale[:, None] * step, lo, hi)
-            t_ll = _loglik(trial[active], n, c, w[active])[0]
             idx = np.flatnonzero(active)
-            better = t_ll >= ll[idx] - 1e-12
-            new_theta[idx[better]], new_ll[idx[better]] = trial[active][better], t_ll[better]
+            trial = np.clip(th[idx] + scale[idx, None] * step[idx], lo, hi)
+            t_ll = _loglik_only(trial, n, c, wr[idx])
+            better = t_ll >= lr[idx] - 1e-12
+            new_theta[idx[better]], new_ll[idx[better]] = trial[better], t_ll[better]
             active[idx[better]] = False
             scale[idx[~better]] *= 0.5
             if not active.any():
                 break
-        moved = np.abs(new_theta - theta).max(axis=1)
-        theta, ll = new_theta, new_ll
-        if moved.max() < 1e-9:
+        moved = np.abs(new_theta - th).max(axis=1)
+        theta[running], ll[running] = new_theta, new_ll
+        running = running[moved >= 1e-9]
+        if not len(running):
             break
-        ll, grad, hess = _loglik(theta, n, c, w)
     return theta, ll
 
 
