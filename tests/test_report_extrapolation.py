@@ -79,6 +79,27 @@ def test_terminal_shows_intervals_and_extrapolation(run) -> None:
     ])
 
 
+def test_terminal_shows_each_problems_prediction_for_the_largest_k(run) -> None:
+    """One predicted column (the largest K asked for), the same numbers as the JSON; explained below the table."""
+    lines = run.stdout.lines
+    header = next(line for line in lines if line.startswith("problem "))
+    assert header.split()[-1] == "pass@1000*" and "pass@100*" not in header
+    for pid in ("p00", "p07", "p10"):
+        row = next(line for line in lines if line.startswith(pid + " "))
+        assert float(row.split()[-1]) == pytest.approx(problem(run.report, pid)["predicted"]["pass@1000"]["value"], abs=5e-4)
+    run.stdout.fnmatch_lines(["pass@1000* is predicted: the chance the problem is solved within 1000 samples*"
+                              "(-v adds its 95% interval)*"])
+
+
+def test_terminal_verbose_adds_each_problems_predicted_interval(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = passk_run(rows(), "--passk-runs=1", "--passk-predict=1000", "-v")
+    pred = problem(result.report, "p00")["predicted"]["pass@1000"]
+    row = next(line for line in result.stdout.lines if line.startswith("p00 "))
+    assert row.endswith(f"{pred['value']:.3f} [{pred['low']:.3f}, {pred['high']:.3f}]"), row
+    assert pred["low"] < pred["value"] < pred["high"]
+
+
 def test_junit_suite_and_case_properties(run, pytester: pytest.Pytester) -> None:
     root = ET.parse(pytester.path / "out.xml").getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")

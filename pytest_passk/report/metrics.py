@@ -81,7 +81,7 @@ def extrapolation_record(analysis: Analysis) -> dict[str, Any]:
         rec["population"] = {f"pass@{k}": _num(fit.population_pass_at(k)) for k in analysis.ks}
         rec["interval"] = ("95%: the 1st-99th percentiles of a bootstrap over problems "
                            f"({len(fit.replicates)} resamples, the Beta refit by maximum likelihood each time), "
-                           "which held the truth in 93-99% of synthetic suites")
+                           "which held the true value in 94-100% of synthetic suites")
         rec["bootstrap"] = len(fit.replicates)
     return rec
 

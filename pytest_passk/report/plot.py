@@ -91,9 +91,12 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
         ax.errorbar(kk, vv, yerr=[vv - lo, hi - vv], fmt="o", ms=3.5, color=_OBSERVED, capsize=2, lw=1, zorder=4)
     if fit is not None:
         grid = np.geomspace(1, k_end, 120)
+        grid = np.unique(np.concatenate([grid, [float(n_min)]]))
         value, low, high = (share * v for v in fit.band(grid))
-        ax.fill_between(grid, low, high, color=_FITTED, alpha=0.18, lw=0, label="95% band (bootstrap)")
         beyond = grid >= n_min
+        # The band only where the values are extrapolated: up to n the observed intervals say it.
+        ax.fill_between(grid[beyond], low[beyond], high[beyond], color=_FITTED, alpha=0.18, lw=0,
+                        label="95% band (bootstrap)")
         ax.plot(grid[~beyond], value[~beyond], color=_FITTED, lw=1.2, ls=(0, (1, 1.5)))
         ax.plot(grid[beyond], value[beyond], color=_FITTED, lw=1.6, ls="--",
                 label=f"beta-binomial fit, Beta({fit.alpha:.2g}, {fit.beta:.2g})")
@@ -104,7 +107,7 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
                         color=_FITTED, capsize=2.5, lw=1, zorder=4,
                         label=f"pass@{k} = {est.value:.2f} [{est.low:.2f}, {est.high:.2f}]")
         ax.axvline(n_min, color="0.6", lw=0.8, ls=":")
-        ax.text(n_min * 1.06, 0.98, f"n = {n_min} drawn", va="top", ha="left", fontsize=7, color="0.4",
+        ax.text(n_min * 1.06, 0.02, f"n = {n_min} drawn", va="bottom", ha="left", fontsize=7, color="0.4",
                 transform=ax.get_xaxis_transform())
     else:
         ax.text(0.98, 0.04, f"no extrapolation:\n{_wrap(analysis.no_fit or '', 48)}", transform=ax.transAxes,
@@ -116,7 +119,9 @@ def _curve_panel(ax: Any, suite: SuiteResult, analysis: Analysis, n_min: int, k_
     ax.set_ylabel("pass@k  (expected coverage with k samples)")
     ax.set_title(f"{m} problems, {suite.samples} samples")
     ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.legend(loc="best", frameon=True, framealpha=0.9, edgecolor="none", facecolor="white")
+    # Below the axes: inside, whatever corner it takes, some curve or band runs through it.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, columnspacing=1.2,
+              handlelength=1.8)
     cost = analysis.cost
     if cost.known and cost.tokens_per_sample > 0:
         per_k = cost.tokens_for(1, m) - cost.tokens_for(0, m)

@@ -57,18 +57,32 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str], analysis: 
         shown = sorted(rows, key=interest)[:_ROWS_WHEN_CONDENSED]
         hidden = len(rows) - len(shown)
         rows = [p for p in rows if p in shown]
+    a = analysis or analyse(suite)
+    # One predicted column, for the largest K extrapolated to (JSON, JUnit and the plot have every K):
+    # each problem's posterior chance of being solved within K samples; with -v its 95% interval too.
+    top = max(a.predicted) if a.predicted else None
+    predicted_title = f"pass@{top}*" if top is not None else ""
+    predicted_width = max(len(predicted_title), 20 if verbose >= 1 else 6)
     width = min(max([len("problem")] + [len(p.problem.id) for p in rows]), 48)
     header = f"{'problem':<{width}} {'n':>6} {'correct':>8} {'flaky':>6}" + "".join(f" {'pass@' + str(k):>8}" for k in ks)
+    if top is not None:
+        header += f" {predicted_title:>{predicted_width}}"
     lines.append(header)
     for p in rows:
         pid = p.problem.id if len(p.problem.id) <= width else "..." + p.problem.id[-(width - 3):]
         cells = "".join(f" {fmt(p.pass_at[k]) if k in p.pass_at and p.n else '-':>8}" for k in ks)
+        if top is not None:
+            cells += f" {_predicted_cell(a, p, top, verbose):>{predicted_width}}"
         note = "  no samples" if p.n == 0 else ""
         lines.append(f"{pid:<{width}} {p.n:>6} {p.correct:>8} {p.flaky:>6}{cells}{note}")
     if hidden:
         lines.append(f"... {hidden} more problems not shown (flaky, unsolved and weakest first; -v shows all, "
                      "--passk-report writes all)")
-    a = analysis or analyse(suite)
+    if top is not None:
+        lines.append(f"pass@{top}* is predicted: the chance the problem is solved within {top} samples, from its "
+                     f"counts and the suite's fitted Beta"
+                     + (" [95% interval]" if verbose >= 1 else " (-v adds its 95% interval)")
+                     + "; every predicted K is in --passk-report")
     solved = sum(1 for p in suite.scored if p.solved)
     metrics = ", ".join(f"pass@{k} {with_ci(a.pass_at[k])}" for k in ks)
     lines.append(
@@ -98,6 +112,15 @@ def terminal_lines(suite: SuiteResult, verbose: int, gate: list[str], analysis: 
     for failure in gate:
         lines.append(f"FAILED --passk-fail-under: {failure}")
     return lines
+
+
+def _predicted_cell(a: Analysis, p: ProblemResult, k: int, verbose: int) -> str:
+    est = a.problem_predicted.get(p.problem.id, {}).get(k)
+    if est is None or math.isnan(est.value):
+        return "-"
+    if verbose < 1:
+        return f"{est.value:.3f}"
+    return f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}]"
 
 
 def with_ci(est: Estimate) -> str:
