@@ -10,6 +10,7 @@ is data. A test body that hangs on its own is stopped by an alarm.
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -145,6 +146,10 @@ class VerifierPlugin:
             errors="\n".join(self.collect_errors), pid=os.getpid(), posture=posture,
             python=list(sys.version_info[:3]),
         )
+        # What collection built lives as long as this process: out of the collector's way, so a
+        # full collection during a run does not walk pytest's whole object graph again and again.
+        gc.collect()
+        gc.freeze()
         try:
             self._serve(items, session)
         finally:

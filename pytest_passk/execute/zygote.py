@@ -455,29 +455,44 @@ _SHARED_WRITABLE = [f.encode() for f in ("/tmp", "/var/tmp", "/dev/shm", "/run/l
 
 
 def private_scratch():
-    """Outside a container, as root: give this process (and what it starts) scratch space and IPC
-    of its own, a new mount and IPC namespace with fresh tmpfs on /tmp, /var/tmp and /dev/shm.
-    What a run writes there is seen by no other run and is gone with its last process."""
+    """Outside a container, as root: give this zygote (and the candidate processes it forks)
+    scratch space and IPC of its own, a new mount and IPC namespace with fresh tmpfs on /tmp,
+    /var/tmp, /dev/shm and /run/lock and its own POSIX message queues. No other zygote's runs and
+    nothing else on the host see what a run writes there; the zygote empties it after every run
+    (:func:`clean_scratch`, as in a container), so nothing reaches the next run either.
+
+    Returns the folders to empty after a run (the scratch folders and the message queues), or
+    None if the namespaces could not be set up."""
     try:
         libc = _libc()
         if libc.unshare(0x00020000 | 0x08000000) != 0:  # CLONE_NEWNS | CLONE_NEWIPC
-            return False
+            return None
         libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None)  # MS_REC | MS_PRIVATE
         for folder in _SHARED_WRITABLE:
             if libc.mount(b"tmpfs", folder, b"tmpfs", 0x2 | 0x4, b"size=256m,mode=1777") != 0:
-                return False
-        if os.path.isdir("/dev/mqueue"):  # POSIX message queues of the new IPC namespace
-            libc.mount(b"mqueue", b"/dev/mqueue", b"mqueue", 0x2 | 0x4 | 0x8, None)
-        return True
+                return None
+        # The new IPC namespace's POSIX message queues outlive the run that made them: they must be
+        # listed to be removed, so the namespace's queue file system is mounted (where the host has
+        # no /dev/mqueue, on a root-owned folder in the private /dev/shm or /tmp, which a candidate
+        # can neither move nor remove).
+        queues = "/dev/mqueue"
+        if not os.path.isdir(queues):
+            private = [f.decode() for f in _SHARED_WRITABLE if f in (b"/dev/shm", b"/tmp")]
+            if not private:
+                return None
+            queues = os.path.join(private[0], ".passk-mqueue")
+            os.mkdir(queues, 0o755)
+        if libc.mount(b"mqueue", queues.encode(), b"mqueue", 0x2 | 0x4 | 0x8, None) != 0:
+            return None
+        return [f.decode() for f in _SHARED_WRITABLE] + [queues]
     except (OSError, AttributeError):
-        return False
+        return None
 
 
-def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=False):
+def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=False):
     """The forked candidate process. It is forked ahead of its run: it drops its privileges, then
-    waits for its spec (the program and its limits), then serves requests until it is killed."""
-    if namespaces and private_scratch():
-        scratch = None  # /tmp itself is the run's own now
+    waits for its spec (the program and its limits), then serves requests until it is killed.
+    ``own_user``: outside a container, as root, with a user of its zygote's own."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -492,7 +507,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=F
     except (OSError, AttributeError):
         pass
     if drop_user is not None:
-        if namespaces:
+        if own_user:
             # Outside a container the candidates' user is this zygote's alone: its process count
             # stands in for a pids limit, and files and descriptors are bounded as in a container.
             for which, value in ((resource.RLIMIT_NPROC, 256), (resource.RLIMIT_FSIZE, 64 << 20),
@@ -734,13 +749,14 @@ def _listdir(path):
         return []
 
 
-def clean_scratch(baseline, drop_user, owner_only=False):
+def clean_scratch(baseline, drop_user, owner_only=False, folders=SCRATCH):
     """Remove what a run left in scratch space and IPC objects, as the candidates' user (so no
-    link a candidate planted can turn the removal against anything else). In a container
-    everything new since the zygote started is the runs'; on a shared host (``owner_only``) only
-    what the candidates' user owns, which with a user of its own per zygote is exactly its runs'."""
+    link a candidate planted can turn the removal against anything else). In a container, or in
+    the zygote's own mount and IPC namespaces, everything new since the zygote started is the
+    runs'; on a shared host (``owner_only``) only what the candidates' user owns, which with a
+    user of its own per zygote is exactly its runs'."""
     leftovers = {}
-    for d in SCRATCH:
+    for d in folders:
         names = set(_listdir(d)) - baseline.get(d, set())
         if owner_only:
             owned = set()
@@ -909,7 +925,27 @@ class Zygote:
         self.scratch = None
         self.reported = collections.deque(maxlen=16)  #: runs whose EXIT was sent
         self.home = None
-        if not sole_tenant:  # a scratch folder for this zygote's runs, emptied after each
+        self._setup_scratch(drop_user, sole_tenant, connect)
+
+    def _setup_scratch(self, drop_user, sole_tenant, connect):
+        self.folders = SCRATCH
+        # On a shared host, as root: this zygote's runs get scratch space and IPC of their own (a
+        # mount and an IPC namespace of the zygote's, emptied after every run as in a container).
+        # Set up once here, not per run: a namespace per run costs more than a whole run's check.
+        self.namespaces = False
+        self.own_user = not sole_tenant and drop_user is not None and os.geteuid() == 0
+        if self.own_user:
+            sockdir = os.path.dirname(connect) if connect else None
+            if sockdir:  # reached from here on by a relative path: /tmp is about to be another one
+                os.chdir(sockdir)
+            folders = private_scratch()
+            if folders is not None:
+                self.namespaces = True
+                if connect:
+                    self.connect = os.path.basename(connect)
+                self.folders = tuple(folders)
+        self.baseline = {d: set(_listdir(d)) for d in self.folders} if sole_tenant or self.namespaces else {}
+        if not sole_tenant and not self.namespaces:  # a scratch folder for this zygote's runs, emptied after each
             import tempfile
 
             # Inside a folder of the zygote's own, so a candidate cannot move it and leave a link
@@ -920,9 +956,6 @@ class Zygote:
             os.mkdir(self.scratch, 0o700)
             if drop_user is not None:
                 os.chown(self.scratch, drop_user[0], drop_user[1])
-        self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
-        # On a shared host, as root: each run gets private scratch space and IPC (namespaces).
-        self.namespaces = not sole_tenant and drop_user is not None and os.geteuid() == 0
 
     def prefork(self):
         """Fork the next run's process now, while nothing waits for it; announce it (SPARE)."""
@@ -954,7 +987,7 @@ class Zygote:
                 for fd in (req_w, rep_r, out_r):
                     if fd is not None:
                         os.close(fd)
-                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch, self.namespaces)
+                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch, self.own_user)
             except BaseException:
                 try:
                     traceback.print_exc()  # into the run's output, which the test's report shows
@@ -1080,9 +1113,9 @@ class Zygote:
         self.run = None
         if self.scratch is not None:
             _empty(self.scratch)
-        if self.sole_tenant:
-            clean_scratch(self.baseline, self.drop_user)
-        elif self.drop_user is not None and not self.namespaces:
+        if self.sole_tenant or self.namespaces:
+            clean_scratch(self.baseline, self.drop_user, folders=self.folders)
+        elif self.drop_user is not None:
             clean_scratch({}, self.drop_user, owner_only=True)
         self.prefork()
 
