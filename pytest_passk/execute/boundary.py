@@ -317,8 +317,11 @@ class ZygoteLink:
         return self.proc is not None and self.proc.poll() is None and not self.gone
 
     def forget(self, run: int) -> None:
-        """The zygote's report of ``run`` is not wanted: drop it whenever it arrives."""
+        """The zygote's report of ``run`` is not wanted (and usually not sent): drop it whenever it
+        arrives (a run that ended on its own was reported before the zygote read the END)."""
         self._forgotten.add(run)
+        if len(self._forgotten) > 256:  # reports that never came: the oldest will not come any more
+            self._forgotten.discard(min(self._forgotten))
         if len(self.exits) > 64:  # reports nobody asked for: keep the newest
             for old in sorted(self.exits)[:-64]:
                 del self.exits[old]
@@ -630,7 +633,7 @@ class CandidateProcess:
         try:
             if not wait and self.spawned and self.exit is None and self.run not in self.link.exits:
                 try:
-                    self.link.send(wire.END, self.run)
+                    self.link.send(wire.END, self.run, b"q")  # quiet: no report of the end
                 except (OSError, ValueError):
                     self.lost_zygote = True
                 self.link.forget(self.run)

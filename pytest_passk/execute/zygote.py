@@ -10,7 +10,8 @@ Frames on the control stream (the zygote's stdin/stdout), both ways: a header ``
 
     verifier -> zygote   SPAWN  run  {code, timeout, memory, seed, output_cap}   fork a candidate process
                          REQ    run  request (JSON, see below)                   relayed to that process
-                         END    run  -                                            the run is over: kill it
+                         END    run  - or q                                       the run is over: kill it (q: quietly,
+                                                                                   no EXIT wanted)
     zygote -> verifier   READY  0    {pid, python, posture}                      once, at start
                          REPLY  run  reply (JSON)                                 one per REQ, in order
                          EXIT   run  {reason, status, message, output}            the process is gone
@@ -321,6 +322,9 @@ class Candidate:
         return {"h": len(self.handles) - 1, "n": name if isinstance(name, str) else "?"}
 
     def value(self, v):
+        t = type(v)
+        if v is None or t is bool or t is str or t is float or (t is int and -(1 << 4000) < v < (1 << 4000)):
+            return self.reply(v=v)  # a plain scalar is its own encoding
         try:
             return self.reply(v=encode(v, self.keep))
         except NotData as exc:
@@ -507,15 +511,6 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=Fal
     except (OSError, AttributeError):
         pass
     if drop_user is not None:
-        if own_user:
-            # Outside a container the candidates' user is this zygote's alone: its process count
-            # stands in for a pids limit, and files and descriptors are bounded as in a container.
-            for which, value in ((resource.RLIMIT_NPROC, 256), (resource.RLIMIT_FSIZE, 64 << 20),
-                                 (resource.RLIMIT_NOFILE, 1024)):
-                try:
-                    resource.setrlimit(which, (value, value))
-                except (ValueError, OSError):
-                    pass
         os.setgroups([])
         os.setgid(drop_user[1])
         os.setuid(drop_user[0])
@@ -535,7 +530,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=Fal
         return
     spec = json.loads(first)
     cand.spec, cand.code = spec, spec["code"]
-    limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]
+    limits = [(resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]  # (no core files: main())
     if spec.get("memory"):
         limits.append((resource.RLIMIT_AS, int(spec["memory"])))
     for which, value in limits:
@@ -712,6 +707,23 @@ def _not_dumpable():
         pass
 
 
+def _lasting_limits(own_user):
+    """Limits every candidate process inherits, set once here: no core files; outside a container
+    with a user of this zygote's own (``own_user``), that user's process count stands in for a
+    pids limit, and files and descriptors are bounded as in a container (none binds root, this
+    zygote, which the count does not stop and which opens few descriptors and writes no file)."""
+    limits = [(resource.RLIMIT_CORE, 0)]
+    if own_user:
+        limits += [(resource.RLIMIT_NPROC, 256), (resource.RLIMIT_FSIZE, 64 << 20), (resource.RLIMIT_NOFILE, 1024)]
+    for which, value in limits:
+        try:
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
 def become_subreaper():
     try:
         _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -724,11 +736,22 @@ def sysv_ipc_objects(owner=None):
     found = []
     for kind, ctl in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
         try:
-            with open("/proc/sysvipc/%s" % kind) as fh:
-                lines = fh.read().splitlines()
+            fd = os.open("/proc/sysvipc/" + kind, os.O_RDONLY)
         except OSError:
             continue
-        if not lines:
+        try:
+            data = b""
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        lines = data.decode(errors="replace").splitlines()
+        if len(lines) < 2:  # the header only (after most runs)
             continue
         header = lines[0].split()
         uid_col = header.index("uid") if "uid" in header else None
@@ -1061,7 +1084,7 @@ class Zygote:
             r.outstanding -= 1
             send_frame(self.out_fd, REPLY, r.run, payload)
 
-    def finish(self, reason, message=""):
+    def finish(self, reason, message="", report=True):
         """The run is over: kill all it started, report, clean up, fork the next one."""
         r = self.run
         stuck = process_state(r.pid) if reason == "timeout" else ""
@@ -1100,9 +1123,10 @@ class Zygote:
                 message = "the candidate process exited with status %s" % code
         if stuck:
             message += " (%s)" % stuck
-        send_frame(self.out_fd, EXIT, r.run, json.dumps({
-            "reason": reason, "message": message, "output": out,
-            "duration": round(time.monotonic() - r.started, 6)}).encode())
+        if report:
+            send_frame(self.out_fd, EXIT, r.run, json.dumps({
+                "reason": reason, "message": message, "output": out,
+                "duration": round(time.monotonic() - r.started, 6)}).encode())
         self.reported.append(r.run)
         for fd in (r.req_w, r.rep.fd if r.rep is not None else None, r.out_r, r.pidfd):
             if fd is not None:
@@ -1224,10 +1248,10 @@ class Zygote:
         elif kind == REQ:
             if self.run is not None and self.run.run == run:
                 self.relay_request(payload)
-        elif kind == END:
+        elif kind == END:  # payload "q" (quiet): the verifier wants no report of how the run ended
             if self.run is not None and self.run.run == run:
-                self.finish(None if self.run.status is not None else "ended", "")
-            elif run not in self.reported:  # never started here (its zygote was replaced): say it is over
+                self.finish(None if self.run.status is not None else "ended", "", report=payload != b"q")
+            elif run not in self.reported and payload != b"q":  # never started here (its zygote was replaced)
                 send_frame(self.out_fd, EXIT, run, b'{"reason": "ended", "message": "", "output": ""}')
 
 
@@ -1266,6 +1290,7 @@ def main():
         os.set_inheritable(fd, False)
     become_subreaper()
     _not_dumpable()
+    _lasting_limits(drop_user is not None and not sole_tenant and os.geteuid() == 0)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
