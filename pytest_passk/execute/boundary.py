@@ -424,6 +424,7 @@ class CandidateProcess:
         #: the first time (the verifier retries once), since a candidate cannot reach its zygote.
         self.lost_zygote = False
         self.conn: socket.socket | None = None  #: direct links: this process's own connection
+        self._unsent = b""  #: the spec, until the first request takes it along
         self._buf = bytearray()
 
     # -- requests ------------------------------------------------------------------------------
@@ -443,14 +444,16 @@ class CandidateProcess:
         self.conn = conn
         limits = {k: self.spec[k] for k in ("timeout", "memory", "output_cap") if k in self.spec}
         self.link.send(wire.SPAWN, self.run, json.dumps(limits).encode())
-        self._send_direct(json.dumps(self.spec).encode())
+        spec = json.dumps(self.spec).encode()
+        self._unsent = struct.pack("!I", len(spec)) + spec  # goes with the first request, in one write
 
     def _send_direct(self, data: bytes) -> None:
         assert self.conn is not None
         try:
-            self.conn.sendall(struct.pack("!I", len(data)) + data)
+            self.conn.sendall(self._unsent + struct.pack("!I", len(data)) + data)
         except OSError:
             pass  # the process is gone: reading its reply says how
+        self._unsent = b""
 
     def request(self, req: dict[str, Any]) -> Any:
         __tracebackhide__ = True
