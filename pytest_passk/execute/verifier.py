@@ -104,6 +104,11 @@ class VerifierPlugin:
         """The next zygote in turn; for a program this verifier ran before, the zygote after the
         one its last run had (so its reruns here never share a hash seed)."""
         n = len(self.links)
+        if n == 1:
+            link = self.links[0]
+            if not link.alive:
+                self._start_link(link)
+            return link
         key = hashlib.sha256(code.encode(errors="surrogatepass")).digest()
         last = self._last_zygote.pop(key, None)
         index = (last + 1) % n if last is not None else self._turn % n
