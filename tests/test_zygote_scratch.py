@@ -27,14 +27,17 @@ TOK = {tok!r}
 KEY = {key}
 FOLDERS = [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") if os.path.isdir(d)]
 
-def mine():
-    """Processes of this user besides this one."""
+NAME = ("p" + TOK)[:15].encode()  # the planted process's name (its /proc/PID/comm)
+
+def planted_processes():
+    """Processes of this user that the plant started (known by their name)."""
     out = []
     for e in os.listdir("/proc"):
         if e.isdigit() and int(e) != os.getpid():
             try:
-                if os.stat("/proc/" + e).st_uid == os.getuid():
-                    out.append(int(e))
+                with open("/proc/%s/comm" % e, "rb") as fh:
+                    if fh.read().strip() == NAME and os.stat("/proc/" + e).st_uid == os.getuid():
+                        out.append(int(e))
             except OSError:
                 pass
     return out
@@ -67,6 +70,7 @@ def plant():
     if os.fork() == 0:  # a detached process that outlives the run, rewriting a file
         os.setsid()
         if os.fork() == 0:
+            libc.prctl(15, NAME, 0, 0, 0)  # PR_SET_NAME
             while True:
                 try:
                     with open("/tmp/passk-late-" + TOK, "w") as fh:
@@ -75,9 +79,11 @@ def plant():
                     pass
                 time.sleep(0.005)
         os._exit(0)
-    time.sleep(0.05)
-    if os.path.exists("/tmp/passk-late-" + TOK):
-        planted.append("process")
+    for _ in range(200):  # until the detached process is up and writing
+        if os.path.exists("/tmp/passk-late-" + TOK):
+            planted.append("process")
+            break
+        time.sleep(0.01)
     return planted
 '''
 
@@ -96,8 +102,8 @@ def probe():
         left.append("sem")
     if libc.mq_open(("/passk-" + TOK).encode(), 0o2) >= 0:
         left.append("mqueue")
-    if mine():
-        left.append("processes %s" % mine())
+    if planted_processes():
+        left.append("processes %s" % planted_processes())
     return left
 '''
 
@@ -120,7 +126,16 @@ def _open(link: ZygoteLink, code: str) -> CandidateProcess:
 @pytest.fixture
 def fields():
     tok = secrets.token_hex(6)
-    return {"tok": tok, "key": 0x7D000000 + int(tok[:5], 16)}
+    yield {"tok": tok, "key": 0x7D000000 + int(tok[:5], 16)}
+    # A zygote killed by a failing test leaves its run's detached process behind: end it here.
+    name = ("p" + tok)[:15]
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/comm") as fh:
+                if entry.isdigit() and fh.read().strip() == name:
+                    os.kill(int(entry), 9)
+        except OSError:
+            pass
 
 
 @pytest.fixture
