@@ -36,7 +36,10 @@ def planted_processes():
         if e.isdigit() and int(e) != os.getpid():
             try:
                 with open("/proc/%s/comm" % e, "rb") as fh:
-                    if fh.read().strip() == NAME and os.stat("/proc/" + e).st_uid == os.getuid():
+                    if fh.read().strip() != NAME or os.stat("/proc/" + e).st_uid != os.getuid():
+                        continue
+                with open("/proc/%s/stat" % e, "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[0] != b"Z":  # a dead one waiting to be reaped is gone
                         out.append(int(e))
             except OSError:
                 pass
@@ -174,3 +177,23 @@ def test_the_probe_finds_plants_of_a_live_run(links, fields) -> None:
     assert {"msg", "shm", "sem", "mqueue"} <= set(left), left
     assert any(x.endswith("passk-" + fields["tok"]) for x in left), left
     assert any(x.startswith("processes") for x in left), left
+
+
+def test_what_a_run_detached_dies_with_its_killed_zygote_s_successor(fields) -> None:
+    """A zygote killed outright (as a verifier replaces a zygote that hangs) cannot end its run;
+    the process the run detached must not live on to meet the next zygote's runs, which get the
+    same user."""
+    first = _link(0)
+    try:
+        plant = _open(first, PLANT.format(**fields))
+        assert "process" in plant.call({"name": "plant"}, (), {})
+    finally:
+        first.kill()  # SIGKILL: no clean-up by the zygote
+    successor = _link(0)
+    try:
+        probe = _open(successor, PROBE.format(**fields))
+        left = probe.call({"name": "probe"}, (), {})
+        probe.end()
+    finally:
+        successor.kill()
+    assert not [x for x in left if x.startswith("processes")], left

@@ -724,6 +724,23 @@ def _lasting_limits(own_user):
             pass
 
 
+def kill_user_processes(user):
+    """Kill every process of the candidates' user ``user`` (uid, gid), as that user: signals
+    reach no other user's processes."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
+            os.kill(-1, signal.SIGKILL)  # every process this user may signal but this one
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def become_subreaper():
     try:
         _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -958,6 +975,9 @@ class Zygote:
         self.namespaces = False
         self.own_user = not sole_tenant and drop_user is not None and os.geteuid() == 0
         if self.own_user:
+            # A zygote killed outright (its verifier replaced it) could not end its run: what that
+            # run detached may still be alive, with the user this zygote's candidates get now.
+            kill_user_processes(drop_user)
             sockdir = os.path.dirname(connect) if connect else None
             if sockdir:  # reached from here on by a relative path: /tmp is about to be another one
                 os.chdir(sockdir)
