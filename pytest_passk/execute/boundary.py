@@ -317,8 +317,11 @@ class ZygoteLink:
         return self.proc is not None and self.proc.poll() is None and not self.gone
 
     def forget(self, run: int) -> None:
-        """The zygote's report of ``run`` is not wanted: drop it whenever it arrives."""
+        """The zygote's report of ``run`` is not wanted (and usually not sent): drop it whenever it
+        arrives (a run that ended on its own was reported before the zygote read the END)."""
         self._forgotten.add(run)
+        if len(self._forgotten) > 256:  # reports that never came: the oldest will not come any more
+            self._forgotten.discard(min(self._forgotten))
         if len(self.exits) > 64:  # reports nobody asked for: keep the newest
             for old in sorted(self.exits)[:-64]:
                 del self.exits[old]
@@ -421,6 +424,7 @@ class CandidateProcess:
         #: the first time (the verifier retries once), since a candidate cannot reach its zygote.
         self.lost_zygote = False
         self.conn: socket.socket | None = None  #: direct links: this process's own connection
+        self._unsent = b""  #: the spec, until the first request takes it along
         self._buf = bytearray()
 
     # -- requests ------------------------------------------------------------------------------
@@ -440,14 +444,16 @@ class CandidateProcess:
         self.conn = conn
         limits = {k: self.spec[k] for k in ("timeout", "memory", "output_cap") if k in self.spec}
         self.link.send(wire.SPAWN, self.run, json.dumps(limits).encode())
-        self._send_direct(json.dumps(self.spec).encode())
+        spec = json.dumps(self.spec).encode()
+        self._unsent = struct.pack("!I", len(spec)) + spec  # goes with the first request, in one write
 
     def _send_direct(self, data: bytes) -> None:
         assert self.conn is not None
         try:
-            self.conn.sendall(struct.pack("!I", len(data)) + data)
+            self.conn.sendall(self._unsent + struct.pack("!I", len(data)) + data)
         except OSError:
             pass  # the process is gone: reading its reply says how
+        self._unsent = b""
 
     def request(self, req: dict[str, Any]) -> Any:
         __tracebackhide__ = True
@@ -630,7 +636,7 @@ class CandidateProcess:
         try:
             if not wait and self.spawned and self.exit is None and self.run not in self.link.exits:
                 try:
-                    self.link.send(wire.END, self.run)
+                    self.link.send(wire.END, self.run, b"q")  # quiet: no report of the end
                 except (OSError, ValueError):
                     self.lost_zygote = True
                 self.link.forget(self.run)

@@ -10,6 +10,9 @@ is data. A test body that hangs on its own is stopped by an alarm.
 """
 from __future__ import annotations
 
+import collections
+import gc
+import hashlib
 import os
 import signal
 import sys
@@ -74,9 +77,13 @@ class VerifierPlugin:
         argv = list(init["zygote_argv"])
         env = init.get("zygote_env")
         # Runs of one candidate alternate between the zygotes, each with its own hash seed (and, in
-        # Docker, its own container), so reruns see other hash and random seeds.
+        # Docker, its own container), so reruns see other hash and random seeds. Consecutive jobs
+        # alternate too: one zygote cleans up after its run and forks its next candidate process
+        # while the other's, forked ahead, already serves the next run.
         self.links = [ZygoteLink(argv, env, f"{self.label} zygote {z}", index=z)
                       for z in range(max(1, int(init.get("zygotes", 1))))]
+        self._turn = 0
+        self._last_zygote: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.posture_check = init.get("posture_check")
 
     # -- zygotes -------------------------------------------------------------------------------
@@ -93,8 +100,23 @@ class VerifierPlugin:
                                    + "; ".join(problems))
         return ready
 
-    def _link(self, run: int) -> ZygoteLink:
-        link = self.links[run % len(self.links)]
+    def _link(self, code: str) -> ZygoteLink:
+        """The next zygote in turn; for a program this verifier ran before, the zygote after the
+        one its last run had (so its reruns here never share a hash seed)."""
+        n = len(self.links)
+        if n == 1:
+            link = self.links[0]
+            if not link.alive:
+                self._start_link(link)
+            return link
+        key = hashlib.sha256(code.encode(errors="surrogatepass")).digest()
+        last = self._last_zygote.pop(key, None)
+        index = (last + 1) % n if last is not None else self._turn % n
+        self._turn = index + 1
+        self._last_zygote[key] = index
+        if len(self._last_zygote) > 4096:
+            self._last_zygote.popitem(last=False)
+        link = self.links[index]
         if not link.alive:
             self._start_link(link)
         return link
@@ -145,6 +167,10 @@ class VerifierPlugin:
             errors="\n".join(self.collect_errors), pid=os.getpid(), posture=posture,
             python=list(sys.version_info[:3]),
         )
+        # What collection built lives as long as this process: out of the collector's way, so a
+        # full collection during a run does not walk pytest's whole object graph again and again.
+        gc.collect()
+        gc.freeze()
         try:
             self._serve(items, session)
         finally:
@@ -195,7 +221,7 @@ class VerifierPlugin:
         from pytest_passk.plugin import candidate_key
 
         start = time.monotonic()
-        link = self._link(job.run)
+        link = self._link(job.code)
         spec = {"code": job.code, "timeout": job.timeout, "memory": job.memory, "output_cap": self.output_cap,
                 "support": job.support}
         # The candidate's process (forked ahead by its zygote) is taken on the test's first use of it.

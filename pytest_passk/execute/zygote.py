@@ -10,7 +10,8 @@ Frames on the control stream (the zygote's stdin/stdout), both ways: a header ``
 
     verifier -> zygote   SPAWN  run  {code, timeout, memory, seed, output_cap}   fork a candidate process
                          REQ    run  request (JSON, see below)                   relayed to that process
-                         END    run  -                                            the run is over: kill it
+                         END    run  - or q                                       the run is over: kill it (q: quietly,
+                                                                                   no EXIT wanted)
     zygote -> verifier   READY  0    {pid, python, posture}                      once, at start
                          REPLY  run  reply (JSON)                                 one per REQ, in order
                          EXIT   run  {reason, status, message, output}            the process is gone
@@ -321,6 +322,9 @@ class Candidate:
         return {"h": len(self.handles) - 1, "n": name if isinstance(name, str) else "?"}
 
     def value(self, v):
+        t = type(v)
+        if v is None or t is bool or t is str or t is float or (t is int and -(1 << 4000) < v < (1 << 4000)):
+            return self.reply(v=v)  # a plain scalar is its own encoding
         try:
             return self.reply(v=encode(v, self.keep))
         except NotData as exc:
@@ -455,22 +459,38 @@ _SHARED_WRITABLE = [f.encode() for f in ("/tmp", "/var/tmp", "/dev/shm", "/run/l
 
 
 def private_scratch():
-    """Outside a container, as root: give this process (and what it starts) scratch space and IPC
-    of its own, a new mount and IPC namespace with fresh tmpfs on /tmp, /var/tmp and /dev/shm.
-    What a run writes there is seen by no other run and is gone with its last process."""
+    """Outside a container, as root: give this zygote (and the candidate processes it forks)
+    scratch space and IPC of its own, a new mount and IPC namespace with fresh tmpfs on /tmp,
+    /var/tmp, /dev/shm and /run/lock and its own POSIX message queues. No other zygote's runs and
+    nothing else on the host see what a run writes there; the zygote empties it after every run
+    (:func:`clean_scratch`, as in a container), so nothing reaches the next run either.
+
+    Returns the folders to empty after a run (the scratch folders and the message queues), or
+    None if the namespaces could not be set up."""
     try:
         libc = _libc()
         if libc.unshare(0x00020000 | 0x08000000) != 0:  # CLONE_NEWNS | CLONE_NEWIPC
-            return False
+            return None
         libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None)  # MS_REC | MS_PRIVATE
         for folder in _SHARED_WRITABLE:
             if libc.mount(b"tmpfs", folder, b"tmpfs", 0x2 | 0x4, b"size=256m,mode=1777") != 0:
-                return False
-        if os.path.isdir("/dev/mqueue"):  # POSIX message queues of the new IPC namespace
-            libc.mount(b"mqueue", b"/dev/mqueue", b"mqueue", 0x2 | 0x4 | 0x8, None)
-        return True
+                return None
+        # The new IPC namespace's POSIX message queues outlive the run that made them: they must be
+        # listed to be removed, so the namespace's queue file system is mounted (where the host has
+        # no /dev/mqueue, on a root-owned folder in the private /dev/shm or /tmp, which a candidate
+        # can neither move nor remove).
+        queues = "/dev/mqueue"
+        if not os.path.isdir(queues):
+            private = [f.decode() for f in _SHARED_WRITABLE if f in (b"/dev/shm", b"/tmp")]
+            if not private:
+                return None
+            queues = os.path.join(private[0], ".passk-mqueue")
+            os.mkdir(queues, 0o755)
+        if libc.mount(b"mqueue", queues.encode(), b"mqueue", 0x2 | 0x4 | 0x8, None) != 0:
+            return None
+        return [f.decode() for f in _SHARED_WRITABLE] + [queues]
     except (OSError, AttributeError):
-        return False
+        return None
 
 
 #: Top-level folders of a Debian-like host that hold the system, not anybody's data or work.
@@ -530,11 +550,10 @@ def hide_host(named, connect=None):
             os.close(fd)
 
 
-def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=False):
+def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=False):
     """The forked candidate process. It is forked ahead of its run: it drops its privileges, then
-    waits for its spec (the program and its limits), then serves requests until it is killed."""
-    if namespaces and private_scratch():
-        scratch = None  # /tmp itself is the run's own now
+    waits for its spec (the program and its limits), then serves requests until it is killed.
+    ``own_user``: outside a container, as root, with a user of its zygote's own."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -549,15 +568,6 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=F
     except (OSError, AttributeError):
         pass
     if drop_user is not None:
-        if namespaces:
-            # Outside a container the candidates' user is this zygote's alone: its process count
-            # stands in for a pids limit, and files and descriptors are bounded as in a container.
-            for which, value in ((resource.RLIMIT_NPROC, 256), (resource.RLIMIT_FSIZE, 64 << 20),
-                                 (resource.RLIMIT_NOFILE, 1024)):
-                try:
-                    resource.setrlimit(which, (value, value))
-                except (ValueError, OSError):
-                    pass
         os.setgroups([])
         os.setgid(drop_user[1])
         os.setuid(drop_user[0])
@@ -577,7 +587,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, namespaces=F
         return
     spec = json.loads(first)
     cand.spec, cand.code = spec, spec["code"]
-    limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]
+    limits = [(resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]  # (no core files: main())
     if spec.get("memory"):
         limits.append((resource.RLIMIT_AS, int(spec["memory"])))
     for which, value in limits:
@@ -754,6 +764,40 @@ def _not_dumpable():
         pass
 
 
+def _lasting_limits(own_user):
+    """Limits every candidate process inherits, set once here: no core files; outside a container
+    with a user of this zygote's own (``own_user``), that user's process count stands in for a
+    pids limit, and files and descriptors are bounded as in a container (none binds root, this
+    zygote, which the count does not stop and which opens few descriptors and writes no file)."""
+    limits = [(resource.RLIMIT_CORE, 0)]
+    if own_user:
+        limits += [(resource.RLIMIT_NPROC, 256), (resource.RLIMIT_FSIZE, 64 << 20), (resource.RLIMIT_NOFILE, 1024)]
+    for which, value in limits:
+        try:
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+def kill_user_processes(user):
+    """Kill every process of the candidates' user ``user`` (uid, gid), as that user: signals
+    reach no other user's processes."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
+            os.kill(-1, signal.SIGKILL)  # every process this user may signal but this one
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def become_subreaper():
     try:
         _libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -766,11 +810,22 @@ def sysv_ipc_objects(owner=None):
     found = []
     for kind, ctl in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
         try:
-            with open("/proc/sysvipc/%s" % kind) as fh:
-                lines = fh.read().splitlines()
+            fd = os.open("/proc/sysvipc/" + kind, os.O_RDONLY)
         except OSError:
             continue
-        if not lines:
+        try:
+            data = b""
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        lines = data.decode(errors="replace").splitlines()
+        if len(lines) < 2:  # the header only (after most runs)
             continue
         header = lines[0].split()
         uid_col = header.index("uid") if "uid" in header else None
@@ -791,13 +846,14 @@ def _listdir(path):
         return []
 
 
-def clean_scratch(baseline, drop_user, owner_only=False):
+def clean_scratch(baseline, drop_user, owner_only=False, folders=SCRATCH):
     """Remove what a run left in scratch space and IPC objects, as the candidates' user (so no
-    link a candidate planted can turn the removal against anything else). In a container
-    everything new since the zygote started is the runs'; on a shared host (``owner_only``) only
-    what the candidates' user owns, which with a user of its own per zygote is exactly its runs'."""
+    link a candidate planted can turn the removal against anything else). In a container, or in
+    the zygote's own mount and IPC namespaces, everything new since the zygote started is the
+    runs'; on a shared host (``owner_only``) only what the candidates' user owns, which with a
+    user of its own per zygote is exactly its runs'."""
     leftovers = {}
-    for d in SCRATCH:
+    for d in folders:
         names = set(_listdir(d)) - baseline.get(d, set())
         if owner_only:
             owned = set()
@@ -966,7 +1022,30 @@ class Zygote:
         self.scratch = None
         self.reported = collections.deque(maxlen=16)  #: runs whose EXIT was sent
         self.home = None
-        if not sole_tenant:  # a scratch folder for this zygote's runs, emptied after each
+        self._setup_scratch(drop_user, sole_tenant, connect)
+
+    def _setup_scratch(self, drop_user, sole_tenant, connect):
+        self.folders = SCRATCH
+        # On a shared host, as root: this zygote's runs get scratch space and IPC of their own (a
+        # mount and an IPC namespace of the zygote's, emptied after every run as in a container).
+        # Set up once here, not per run: a namespace per run costs more than a whole run's check.
+        self.namespaces = False
+        self.own_user = not sole_tenant and drop_user is not None and os.geteuid() == 0
+        if self.own_user:
+            # A zygote killed outright (its verifier replaced it) could not end its run: what that
+            # run detached may still be alive, with the user this zygote's candidates get now.
+            kill_user_processes(drop_user)
+            sockdir = os.path.dirname(connect) if connect else None
+            if sockdir:  # reached from here on by a relative path: /tmp is about to be another one
+                os.chdir(sockdir)
+            folders = private_scratch()
+            if folders is not None:
+                self.namespaces = True
+                if connect:
+                    self.connect = os.path.basename(connect)
+                self.folders = tuple(folders)
+        self.baseline = {d: set(_listdir(d)) for d in self.folders} if sole_tenant or self.namespaces else {}
+        if not sole_tenant and not self.namespaces:  # a scratch folder for this zygote's runs, emptied after each
             import tempfile
 
             # Inside a folder of the zygote's own, so a candidate cannot move it and leave a link
@@ -977,9 +1056,6 @@ class Zygote:
             os.mkdir(self.scratch, 0o700)
             if drop_user is not None:
                 os.chown(self.scratch, drop_user[0], drop_user[1])
-        self.baseline = {d: set(_listdir(d)) for d in SCRATCH} if sole_tenant else {}
-        # On a shared host, as root: each run gets private scratch space and IPC (namespaces).
-        self.namespaces = not sole_tenant and drop_user is not None and os.geteuid() == 0
 
     def prefork(self):
         """Fork the next run's process now, while nothing waits for it; announce it (SPARE)."""
@@ -1011,7 +1087,7 @@ class Zygote:
                 for fd in (req_w, rep_r, out_r):
                     if fd is not None:
                         os.close(fd)
-                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch, self.namespaces)
+                candidate_main(req_r, rep_w, out_w, self.drop_user, self.scratch, self.own_user)
             except BaseException:
                 try:
                     traceback.print_exc()  # into the run's output, which the test's report shows
@@ -1085,7 +1161,7 @@ class Zygote:
             r.outstanding -= 1
             send_frame(self.out_fd, REPLY, r.run, payload)
 
-    def finish(self, reason, message=""):
+    def finish(self, reason, message="", report=True):
         """The run is over: kill all it started, report, clean up, fork the next one."""
         r = self.run
         stuck = process_state(r.pid) if reason == "timeout" else ""
@@ -1124,9 +1200,10 @@ class Zygote:
                 message = "the candidate process exited with status %s" % code
         if stuck:
             message += " (%s)" % stuck
-        send_frame(self.out_fd, EXIT, r.run, json.dumps({
-            "reason": reason, "message": message, "output": out,
-            "duration": round(time.monotonic() - r.started, 6)}).encode())
+        if report:
+            send_frame(self.out_fd, EXIT, r.run, json.dumps({
+                "reason": reason, "message": message, "output": out,
+                "duration": round(time.monotonic() - r.started, 6)}).encode())
         self.reported.append(r.run)
         for fd in (r.req_w, r.rep.fd if r.rep is not None else None, r.out_r, r.pidfd):
             if fd is not None:
@@ -1137,9 +1214,9 @@ class Zygote:
         self.run = None
         if self.scratch is not None:
             _empty(self.scratch)
-        if self.sole_tenant:
-            clean_scratch(self.baseline, self.drop_user)
-        elif self.drop_user is not None and not self.namespaces:
+        if self.sole_tenant or self.namespaces:
+            clean_scratch(self.baseline, self.drop_user, folders=self.folders)
+        elif self.drop_user is not None:
             clean_scratch({}, self.drop_user, owner_only=True)
         self.prefork()
 
@@ -1248,10 +1325,10 @@ class Zygote:
         elif kind == REQ:
             if self.run is not None and self.run.run == run:
                 self.relay_request(payload)
-        elif kind == END:
+        elif kind == END:  # payload "q" (quiet): the verifier wants no report of how the run ended
             if self.run is not None and self.run.run == run:
-                self.finish(None if self.run.status is not None else "ended", "")
-            elif run not in self.reported:  # never started here (its zygote was replaced): say it is over
+                self.finish(None if self.run.status is not None else "ended", "", report=payload != b"q")
+            elif run not in self.reported and payload != b"q":  # never started here (its zygote was replaced)
                 send_frame(self.out_fd, EXIT, run, b'{"reason": "ended", "message": "", "output": ""}')
 
 
@@ -1290,6 +1367,7 @@ def main():
         os.set_inheritable(fd, False)
     become_subreaper()
     _not_dumpable()
+    _lasting_limits(drop_user is not None and not sole_tenant and os.geteuid() == 0)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")

@@ -9,6 +9,7 @@ the job that was in flight once before failing it with reason ``crash``.
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import queue
 import select
@@ -155,6 +156,9 @@ class WorkerPool(Sandbox):
         if errors:
             self.close()
             raise errors[0] if isinstance(errors[0], SandboxError) else SandboxError(str(errors[0]))
+        # What the session built so far (collected items, problems, samples) lives until the end:
+        # out of the collector's way while results stream in.
+        gc.freeze()
         for i in range(self.settings.workers):
             t = threading.Thread(target=self._serve, args=(i,), name=f"passk-worker-{i}", daemon=True)
             t.start()
