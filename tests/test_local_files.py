@@ -101,3 +101,22 @@ def test_a_local_candidate_cannot_look_its_answer_up(suite_outside_tmp):
 
 def test_the_control_passes(suite_outside_tmp):
     assert run(suite_outside_tmp, "def secret(x):\n    return ANSWER\n")["coverage"] == 1.0
+
+
+def test_a_session_takes_candidate_users_no_other_session_runs_as():
+    """A zygote starts by killing what runs as its candidates' user: the user must not be another
+    session's. A process running as the block this session's id points at moves it to another."""
+    from pytest_passk.sandbox import local
+
+    local._uid_block.cache_clear()
+    mine = local._uid_block()
+    other = subprocess.Popen(["sleep", "60"], user=mine + 3, group=mine + 3, extra_groups=[])
+    try:
+        local._uid_block.cache_clear()
+        moved = local._uid_block()
+        assert moved != mine and (moved - local.UID_BASE) % 32 == 0
+        assert local.candidate_uid(0) == moved and local.candidate_uid(1) == moved + 2
+    finally:
+        other.kill()
+        other.wait()
+        local._uid_block.cache_clear()

@@ -25,8 +25,44 @@ UID_BASE, UID_SLOTS = 61184, 4096
 
 def candidate_uid(worker: int) -> int:
     """The user of worker ``worker``'s first zygote (the next is +1): unique within a session of
-    up to 16 workers and unlikely to be another concurrent session's."""
-    return UID_BASE + ((os.getpid() % (UID_SLOTS // 32)) * 32 + worker * 2) % UID_SLOTS
+    up to 16 workers, and not another concurrent session's (:func:`_uid_block`)."""
+    return _uid_block() + (worker * 2) % 32
+
+
+def _users_running() -> set[int]:
+    """The real user ids of the processes on this host (from /proc/PID/status: a process that
+    changed its user is not dumpable, and its /proc folder then belongs to root)."""
+    users = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/status", "rb") as fh:
+                    for line in fh:
+                        if line.startswith(b"Uid:"):
+                            users.add(int(line.split()[1]))
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+    return users
+
+
+@functools.lru_cache(maxsize=None)
+def _uid_block() -> int:
+    """The first of this session's 32 candidate users: the block this process's id points at, or
+    the next one that no process runs as. A zygote starts by killing every process of its user
+    (what a zygote killed before it left), which must never be another session's candidates; a
+    running session always has candidate processes waiting (forked ahead of their runs)."""
+    blocks = UID_SLOTS // 32
+    busy = _users_running()
+    start = os.getpid() % blocks
+    for step in range(blocks):
+        base = UID_BASE + (start + step) % blocks * 32
+        if not any(base <= uid < base + 32 for uid in busy):
+            return base
+    raise SandboxError(f"every candidate user id from {UID_BASE} to {UID_BASE + UID_SLOTS - 1} is in use "
+                       "by other sessions' candidates; wait for them to finish")
+
+
 _PROBE = "import sys, json, hashlib, decimal, fractions; print(sys.version_info[0], sys.version_info[1])"
 
 
