@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_passk import checks
-from pytest_passk.adaptive import Policy, State, fit_prior
+from pytest_passk.adaptive import Policy, State, fit_prior, why_no_prior
 from pytest_passk.backends import Backend, Request
 from pytest_passk.candidate import program_for
 from pytest_passk.generation import Generation
@@ -291,18 +291,6 @@ class Evaluation:
             if len({r.passed for r in every}) > 1:
                 res.flaky_candidates.append(checks.flip_record(i, every))
 
-    @staticmethod
-    def fit(counts: list[tuple[int, int]]) -> tuple[float, float] | None:
-        """The Beta(a, b) of the suite's success rates: the report's extrapolation fit
-        (:mod:`pytest_passk.extrapolate`) where it applies, so both read one model; for a suite too
-        small for it, the adaptive policy's own maximum-likelihood fit."""
-        from pytest_passk import extrapolate
-
-        if extrapolate.why_not(counts) is None:
-            fitted = extrapolate.fit(counts, bootstrap=0)
-            return fitted.alpha, fitted.beta
-        return fit_prior(counts)
-
     def score(self) -> None:
         from pytest_passk.scoring import score_selection
 
@@ -323,7 +311,8 @@ class Evaluation:
         for res in self.results.values():
             self.score_one(res)
         if suite.adaptive:
-            suite.prior = self.fit([(p.n, p.correct) for p in suite.scored])
+            counts = [(p.n, p.correct) for p in suite.scored]
+            suite.prior, suite.no_prior = fit_prior(counts), why_no_prior(counts)
             from pytest_passk.adaptive import posterior_pass_at
 
             # The fixed-n estimator is biased when n depended on the verdicts: pass@k comes from

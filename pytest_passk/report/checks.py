@@ -29,7 +29,7 @@ def suite_fields(suite: SuiteResult) -> dict[str, Any]:
         out["budget"] = suite.budget
         out["rounds"] = suite.rounds
         out["pass@k_from"] = ("beta-binomial fit" if suite.prior is not None else
-                              "nothing: no fit is possible (no problem solved, or every sample correct)")
+                              f"nothing: no fit is possible ({suite.no_prior or 'no problem has samples'})")
         out["fit"] = None if suite.prior is None else {"a": round(suite.prior[0], 6), "b": round(suite.prior[1], 6)}
     return out
 
@@ -75,7 +75,7 @@ def terminal_lines(suite: SuiteResult) -> list[str]:
     if suite.adaptive:
         how = ("pass@k read from a Beta-binomial fit (a={:.3g}, b={:.3g}): with adaptive sampling the "
                "fixed-n estimator is biased".format(*suite.prior) if suite.prior is not None
-               else "pass@k undefined: no fit is possible")
+               else f"pass@k undefined: no fit is possible ({suite.no_prior or 'no problem has samples'})")
         lines.append(f"adaptive sampling: {suite.samples} of a budget of {suite.budget} samples in {suite.rounds} "
                      f"rounds; coverage is as observed, {how}")
     if suite.broken_verifiers:
