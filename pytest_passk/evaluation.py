@@ -106,7 +106,8 @@ class Evaluation:
     def first_round(self, requests: list[Request], last: bool) -> None:
         """Generation starts, the verifiers are checked meanwhile, then candidates execute."""
         if requests or self.reference_runs_missing() or any(
-                self.runner.missing(self.key(r), [self.program(r, t) for t in r.texts], range(self.settings.runs))
+                self.runner.missing(self.key(r), [self.program(r, t) for t in r.texts], range(self.settings.runs),
+                                    need_returns=r.problem.answer is None)
                 for r in self.results.values()):
             self.runner.boot()  # containers boot while the model loads
         self.generation.start(requests, last=last)
