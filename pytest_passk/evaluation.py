@@ -176,10 +176,15 @@ class Evaluation:
 
     # -- check the verifiers -----------------------------------------------------------------
 
+    def to_check(self) -> list[ProblemResult]:
+        """The problems whose reference is run: those with one, except, with ``--passk-allow-partial``,
+        problems a samples file has nothing for (they are not scored)."""
+        return [r for r in self.results.values() if r.problem.reference is not None
+                and not (self.settings.allow_partial and self.backend.available(r.problem) == 0)]
+
     def reference_runs_missing(self) -> bool:
         runs = range(self.settings.reference_runs)
-        return any(self.runner.missing(self.reference_key(r), [r.problem.reference], runs)
-                   for r in self.results.values() if r.problem.reference is not None)
+        return any(self.runner.missing(self.reference_key(r), [r.problem.reference], runs) for r in self.to_check())
 
     def check_references(self) -> None:
         """Run each reference solution through its test; set the verifier's status and, where
@@ -187,7 +192,7 @@ class Evaluation:
         if self._references_checked or not self.settings.reference_runs:
             return
         self._references_checked = True
-        with_reference = [r for r in self.results.values() if r.problem.reference is not None]
+        with_reference = self.to_check()
         for res in with_reference:
             p = res.problem
             self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1,

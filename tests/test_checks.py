@@ -72,6 +72,18 @@ def test_reference_checks_can_be_turned_off(pytester: pytest.Pytester, passk_run
     assert result.report["suite"]["reference_runs"] == 0
 
 
+def test_allow_partial_checks_only_the_references_of_problems_with_samples(pytester: pytest.Pytester,
+                                                                          passk_run) -> None:
+    pytester.makepyfile(REFERENCES)
+    report = passk_run([("ok", GOOD)], "--passk-allow-partial", "--passk-reference-runs=2", "--passk-confirm=0").report
+    assert report["suite"]["reference_runs"] == 2  # ok's; broken, flaky and slow have no samples
+    assert {p["id"]: p["verifier"] for p in report["problems"]} == {
+        "ok": "ok", "broken": "unchecked", "flaky": "unchecked", "slow": "unchecked", "unchecked": "unchecked"}
+    # without --passk-allow-partial every problem counts (unsolved without samples): all are checked
+    report = passk_run([("ok", GOOD)], "--passk-reference-runs=2", "--passk-confirm=0").report
+    assert report["suite"]["reference_runs"] == 4 * 2 and "broken" in report["suite"]["broken_verifiers"]
+
+
 CONFIRM = """
     import os, random
     from pathlib import Path
