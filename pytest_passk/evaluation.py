@@ -188,19 +188,30 @@ class Evaluation:
 
     def check_references(self) -> None:
         """Run each reference solution through its test; set the verifier's status and, where
-        the marker gives no timeout, the candidates' timeout from the reference's runtime."""
+        the marker gives no timeout, the candidates' timeout from the reference's runtime.
+
+        A reference that fails at least once gets ``--passk-confirm`` more runs before its verifier
+        is called broken: a verifier that fails half the time would otherwise look broken after 3
+        failing runs once in 8; with the 6 more it does so once in 512 (any pass makes it flaky)."""
         if self._references_checked or not self.settings.reference_runs:
             return
         self._references_checked = True
+        base, extra = self.settings.reference_runs, self.settings.confirm
         with_reference = self.to_check()
+        for runs, which in ((range(base), with_reference), (range(base, base + extra), None)):
+            if which is None:  # the second pass: references with a failing run
+                which = [r for r in with_reference if not all(
+                    x.passed for x in self.runner.runs_of(self.reference_key(r), r.problem.reference, 0, base))]
+            for res in which:
+                p = res.problem
+                self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1, runs,
+                                   p.timeout or self.settings.timeout, kind="reference")
+            self.runner.drain()
         for res in with_reference:
-            p = res.problem
-            self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1,
-                               range(self.settings.reference_runs), p.timeout or self.settings.timeout,
-                               kind="reference")
-        self.runner.drain()
-        for res in with_reference:
-            res.reference_runs = self.runner.runs_of(self.reference_key(res), res.problem.reference)
+            ran = self.runner.runs_of(self.reference_key(res), res.problem.reference, 0, base)
+            if not all(r.passed for r in ran):
+                ran = self.runner.runs_of(self.reference_key(res), res.problem.reference, 0, base + extra)
+            res.reference_runs = ran
             res.verifier = checks.verifier_status(res.reference_runs)
             derived = checks.derived_timeout(res.reference_runs)
             if res.problem.timeout is None and derived is not None:

@@ -72,6 +72,19 @@ def test_reference_checks_can_be_turned_off(pytester: pytest.Pytester, passk_run
     assert result.report["suite"]["reference_runs"] == 0
 
 
+def test_a_failing_reference_is_rerun_before_its_verifier_is_called_broken(pytester: pytest.Pytester,
+                                                                           passk_run) -> None:
+    pytester.makepyfile(REFERENCES)
+    rows = [(pid, GOOD) for pid in ("ok", "broken", "flaky")]
+    report = passk_run(rows, "--passk-reference-runs=3", "--passk-confirm=10", "--passk-runs=1").report
+    ok, broken, flaky = (problem(report, pid) for pid in ("ok", "broken", "flaky"))
+    assert ok["reference"]["runs"] == 3 and ok["verifier"] == "ok"  # all passed: nothing more
+    assert (broken["reference"]["runs"], broken["reference"]["passed"], broken["verifier"]) == (13, 0, "broken")
+    # the coin: 3 passes first (1 in 8), else 13 runs of which some pass (all 13 fail: 1 in 8192)
+    assert (flaky["reference"]["runs"], flaky["verifier"]) in ((3, "ok"), (13, "flaky"))
+    assert report["suite"]["reference_runs"] == 3 + 13 + flaky["reference"]["runs"] + 3  # and slow's
+
+
 def test_allow_partial_checks_only_the_references_of_problems_with_samples(pytester: pytest.Pytester,
                                                                           passk_run) -> None:
     pytester.makepyfile(REFERENCES)
