@@ -36,6 +36,10 @@ HOPELESS = 0.001
 CAP_SHARES = 10
 
 
+class BudgetError(ValueError):
+    """The budget cannot give every problem a sample."""
+
+
 @dataclass(frozen=True)
 class State:
     """What the policy knows of one problem after a round."""

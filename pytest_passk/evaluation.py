@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_passk import checks
-from pytest_passk.adaptive import Policy, State, fit_prior, why_no_prior
+from pytest_passk.adaptive import BudgetError, Policy, State, fit_prior, why_no_prior
 from pytest_passk.backends import Backend, Request
 from pytest_passk.candidate import program_for
 from pytest_passk.generation import Generation
@@ -117,6 +117,13 @@ class Evaluation:
     def adaptive_rounds(self, budget: int) -> None:
         policy = Policy(budget, self.settings.cap)
         states = self.states()
+        # A problem without a sample is unsolved whatever the model can do: every problem that can
+        # have samples (a samples file may have none for some) needs one from the budget.
+        open_ = [s for s in states if s.cap != 0]
+        if budget < len(open_):
+            raise BudgetError(
+                f"--passk-budget={budget} is less than the {len(open_)} problems to sample: every problem needs "
+                f"at least one sample; pass at least {len(open_)} (e.g. {8 * len(open_)} for 8 per problem on average)")
         self.first_round(self.plan(self.wanted(policy.first_round(states))), last=False)
         while True:
             more = policy.next_round(self.states())

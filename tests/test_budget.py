@@ -101,6 +101,14 @@ def test_budget_options_are_validated(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest(*LOCAL, *args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([message])
+    # known only once the problems are: a budget that cannot give each of them a sample
+    from conftest import write_samples
+
+    samples = write_samples(pytester.path / "samples.jsonl", rows())
+    result = pytester.runpytest(*LOCAL, f"--passk-samples={samples}", "--passk-budget=3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--passk-budget=3 is less than the 4 problems to sample: every problem needs at "
+                                 "least one sample; pass at least 4*"])
 
 
 @pytest.fixture(scope="session")
