@@ -344,6 +344,11 @@ class Evaluation:
             for res in suite.scored:
                 res.pass_at = {k: (posterior_pass_at(*suite.prior, res.n, res.correct, k) if suite.prior
                                    else math.nan) for k in res.problem.ks}
+        if suite.adaptive:
+            # maj@k would be biased: the policy stops a problem at its first pass, so the shares of
+            # its samples' answers are not those of the model (a problem solved by its first sample
+            # has maj@1 = 1). It needs a fixed n per problem.
+            return
         ks = sorted(set(suite.ks) | {k for k, _ in suite.curve() if k <= 256})
         for res in self.results.values():
             key = self.key(res)

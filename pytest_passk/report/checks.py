@@ -12,6 +12,11 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
 
 
+#: Why maj@k is not reported with a budget.
+MAJ_ADAPTIVE = ("nothing: with adaptive sampling a problem stops at its first pass, so its samples' answers "
+                "are not a fair draw and maj@k would be biased; run without --passk-budget (a fixed n) for maj@k")
+
+
 def suite_fields(suite: SuiteResult) -> dict[str, Any]:
     """Suite JSON keys: ``maj@K``, ``broken_verifiers``, ``flaky_verifiers``, and with a budget
     ``budget`` and how pass@k was read (``samples`` is the samples actually drawn)."""
@@ -31,6 +36,7 @@ def suite_fields(suite: SuiteResult) -> dict[str, Any]:
         out["pass@k_from"] = ("beta-binomial fit" if suite.prior is not None else
                               f"nothing: no fit is possible ({suite.no_prior or 'no problem has samples'})")
         out["fit"] = None if suite.prior is None else {"a": round(suite.prior[0], 6), "b": round(suite.prior[1], 6)}
+        out["maj@k_from"] = MAJ_ADAPTIVE
     return out
 
 
@@ -90,6 +96,9 @@ def terminal_lines(suite: SuiteResult) -> list[str]:
         lines.append(f"flaky candidates: {shown}" + (f" and {len(flips) - 5} more" if len(flips) > 5 else ""))
     if suite.confirm_runs:
         lines.append(f"confirmation: {suite.confirm_runs} extra runs of deciding passes and timeouts")
+    if suite.adaptive:
+        lines.append("selection without a verifier: maj@k not reported (" + MAJ_ADAPTIVE.split(": ", 1)[1] + ")")
+        return lines
     majs = [(k, suite.maj_at(k)) for k in suite.ks]
     if any(not math.isnan(v) for _, v in majs):
         cells = ", ".join(f"maj@{k} {'-' if math.isnan(v) else f'{v:.3f}'}" for k, v in majs)
