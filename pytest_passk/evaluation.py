@@ -65,6 +65,7 @@ class Evaluation:
             self._pools.setdefault(prompt_key(res.problem, res.style), []).append(res)
         self._want: dict[str, int] = {}
         self._references_checked = False
+        self._confirmed: dict[str, set[str]] = {}  #: programs of each problem rerun to confirm
 
     def style_of(self, problem: Problem) -> str:
         if problem.style:
@@ -126,6 +127,10 @@ class Evaluation:
                 f"at least one sample; pass at least {len(open_)} (e.g. {8 * len(open_)} for 8 per problem on average)")
         self.first_round(self.plan(self.wanted(policy.first_round(states))), last=False)
         while True:
+            # Deciding passes are confirmed before the policy looks: a coin-flip pass found flaky
+            # leaves its problem open for more samples, instead of settling it and being struck off
+            # after the budget is spent.
+            self.confirm()
             more = policy.next_round(self.states())
             if not more:
                 break
@@ -291,7 +296,8 @@ class Evaluation:
                 self.runner.submit(res.problem, key, code, res.texts[index], index,
                                    range(checks.CONFIRM_BASE, checks.CONFIRM_BASE + extra), res.timeout,
                                    avoid=avoid, kind="confirm")
-            res.confirmed = len(chosen)
+                self._confirmed.setdefault(res.problem.id, set()).add(code)
+            res.confirmed = len(self._confirmed.get(res.problem.id, ()))
         self.runner.drain()
 
     # -- score -------------------------------------------------------------------------------

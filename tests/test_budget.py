@@ -77,6 +77,50 @@ def test_budget_reads_pass_at_k_from_the_one_beta_fit(pytester: pytest.Pytester,
     assert suite["pass@10"] == pytest.approx(sum(values) / len(values), abs=1e-4)
 
 
+COIN = """
+    import os, random
+    from pathlib import Path
+    from pytest_passk import passk
+
+    def call_number(name):
+        calls = Path(__file__).parent / name
+        calls.mkdir(exist_ok=True)
+        i = 0
+        while True:
+            try:
+                os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
+                return i
+            except FileExistsError:
+                i += 1
+
+    @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
+    def test_coin(candidate):
+        assert candidate.function("add")(2, 3) == 5
+        if "coin" in candidate.text:  # heads for its 2 regular runs, then a fair coin
+            assert call_number("coin") < 2 or random.random() < 0.5, "tails"
+
+    @passk(k=1, prompt="Write add(a, b).", id="other", style="chat")
+    def test_other(candidate):
+        assert candidate.function("add")(2, 3) == 5
+"""
+
+
+def test_a_coin_flip_pass_is_confirmed_before_the_policy_settles_its_problem(pytester: pytest.Pytester,
+                                                                             passk_run) -> None:
+    pytester.makepyfile(COIN)
+    good = "def add(a, b):\n    return a + b\n"
+    rows = [("coin", good + "# coin\n"), ("coin", good), ("other", good), ("other", good)]
+    report = passk_run(rows, "--passk-budget=8", "--passk-confirm=10").report
+    coin = problem(report, "coin")
+    # The first sample passed its 2 runs; its confirmation (10 reruns, all heads: 1 in 1024) found the
+    # flip before the next round, so the problem stayed open and its second sample solved it.
+    assert coin["n"] == 2 and coin["passed_samples"] == [False, True] and coin["correct"] == 1
+    (flip,) = coin["flaky_candidates"]
+    assert flip["sample"] == 0 and flip["runs"] == 12 and 2 <= flip["passes"] < 12
+    assert coin["confirmed"] == 2  # both candidates: each decided the problem in its round
+    assert problem(report, "other")["n"] == 1 and report["suite"]["coverage"] == 1.0
+
+
 def test_uniform_replay_still_takes_every_sample(pytester: pytest.Pytester, passk_run) -> None:
     pytester.makepyfile(SUITE)
     report = passk_run(rows(), "--passk-confirm=0").report
