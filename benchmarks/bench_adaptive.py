@@ -80,7 +80,7 @@ def run(problems: int, recorded: int, seeds: int, shares: list[int]) -> list[dic
     for regime, (a, b) in REGIMES.items():
         for share in shares:
             budget = share * problems
-            uni, ada, need = [], [], []
+            uni, ada, need, stop = [], [], [], []
             for seed in range(seeds):
                 verdicts = record(problems, recorded, a, b, seed)
                 u = uniform(verdicts, share)
