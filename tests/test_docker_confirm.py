@@ -115,8 +115,10 @@ def test_confirmation_reruns_go_to_the_other_worker_and_find_the_coin(tmp_path: 
     assert 0 <= low < flip["flip_rate"] < high <= 1
     assert len(flip["workers"]) == 2  # the original run's worker and the other one
     coin_calls = where(tmp_path, "coin")
-    assert len(coin_calls) == runs
-    assert coin_calls[0]["host"] not in {c["host"] for c in coin_calls[1:]}
+    assert len(coin_calls) == runs and len({c["host"] for c in coin_calls}) == 2
+    # (Not every coin rerun need avoid its original container: when both originals ran on one worker,
+    # all 20 reruns ask for the other, and the pool lets a rerun that waited ~200 turns run where
+    # there is room, so that a busy worker does not stall the run.)
     assert report["suite"]["confirm_runs"] == 2 * CONFIRM
     assert "coin#0 flips" in proc.stdout
 
