@@ -14,8 +14,10 @@ on the same samples, and usually more.
 Posteriors come from a Beta(a, b) prior over the suite's per-problem success rates, fit by
 maximum likelihood of the Beta-binomial to every problem's ``(n, c)`` (empirical Bayes; the
 stopping rule does not bias a likelihood fit, which is why pass@k is read from it and not from
-the fixed-n estimator); Beta(1, 1) until the data can support a fit (at least :data:`MIN_PROBLEMS`
-problems with samples, some solved and some not).
+the fixed-n estimator); Beta(1, 1) until the data can support a fit (at least
+:data:`pytest_passk.extrapolate.MIN_PROBLEMS` problems with samples, some solved and some not).
+The fit is :mod:`pytest_passk.extrapolate`'s: one Beta-binomial model for the policy, the
+reported pass@k and the extrapolation.
 """
 from __future__ import annotations
 
@@ -30,10 +32,12 @@ DELTA = 0.05
 #: A problem whose posterior chance of being solved within its remaining cap is below this is
 #: settled as hopeless.
 HOPELESS = 0.001
-#: Problems with samples needed before the prior is fit to them (as for the report's extrapolation).
-MIN_PROBLEMS = 5
 #: The per-problem cap when none is given, as a multiple of the budget's even share.
 CAP_SHARES = 10
+
+
+class BudgetError(ValueError):
+    """The budget cannot give every problem a sample."""
 
 
 @dataclass(frozen=True)
@@ -48,35 +52,33 @@ class State:
 
 
 def fit_prior(counts: Sequence[tuple[int, int]]) -> tuple[float, float] | None:
-    """Maximum-likelihood Beta(a, b) for the Beta-binomial ``(n, c)`` counts, or None when the
-    data cannot support one (no sample, nothing solved, or everything solved)."""
-    data = [(n, c) for n, c in counts if n > 0]
-    if len(data) < 2 or all(c == 0 for _, c in data) or all(c == n for n, c in data):
+    """The Beta(a, b) of the suite's success rates: the report's maximum-likelihood Beta-binomial
+    fit (:func:`pytest_passk.extrapolate.fit`, so the policy, the reported pass@k and the
+    extrapolation read one model), or None where that fit does not apply (fewer than
+    :data:`pytest_passk.extrapolate.MIN_PROBLEMS` problems with samples, nothing solved, or
+    everything solved)."""
+    from pytest_passk import extrapolate
+
+    try:
+        fitted = extrapolate.fit(counts, bootstrap=0)
+    except extrapolate.NoExtrapolation:
         return None
-    import numpy as np
-    from scipy.optimize import minimize
-    from scipy.special import betaln
+    return fitted.alpha, fitted.beta
 
-    n = np.array([d[0] for d in data], dtype=float)
-    c = np.array([d[1] for d in data], dtype=float)
 
-    def nll(theta: np.ndarray) -> float:
-        a, b = np.exp(theta)
-        return -float(np.sum(betaln(a + c, b + n - c)) - len(n) * betaln(a, b))
+def why_no_prior(counts: Sequence[tuple[int, int]]) -> str | None:
+    """Why :func:`fit_prior` has no fit for ``counts`` (None: it has one)."""
+    from pytest_passk import extrapolate
 
-    bound = (math.log(1e-4), math.log(1e4))
-    best = min((minimize(nll, np.log(x0), method="L-BFGS-B", bounds=[bound, bound])
-                for x0 in ((0.5, 2.0), (1.0, 1.0), (0.1, 5.0))), key=lambda r: r.fun)
-    a, b = np.exp(best.x)
-    return float(a), float(b)
+    return extrapolate.why_not(counts)
 
 
 def posterior_pass_at(a: float, b: float, n: int, c: int, k: float) -> float:
     """Chance that a problem with ``c`` of ``n`` correct is solved by one of ``k`` fresh samples,
-    under the prior Beta(a, b): ``1 - B(a+c, b+n-c+k) / B(a+c, b+n-c)``."""
-    from scipy.special import betaln
+    under the prior Beta(a, b) (:func:`pytest_passk.extrapolate.posterior_pass_at`)."""
+    from pytest_passk import extrapolate
 
-    return float(-math.expm1(betaln(a + c, b + n - c + k) - betaln(a + c, b + n - c)))
+    return extrapolate.posterior_pass_at(a, b, n, c, k)
 
 
 def optscale_n(p: float, delta: float = DELTA) -> int:
@@ -136,8 +138,8 @@ class Policy:
             return {}
         counts = [(s.n, s.c) for s in states if s.n]
         # A handful of problems cannot pin a distribution down (3 problems, one solved at once and two
-        # not, fit a -> 0: "never" for the rest); below MIN_PROBLEMS the prior stays flat.
-        fitted = fit_prior(counts) if len(counts) >= MIN_PROBLEMS else None
+        # not, fit a -> 0: "never" for the rest): below extrapolate's MIN_PROBLEMS the prior stays flat.
+        fitted = fit_prior(counts)
         self.prior = fitted or (1.0, 1.0)
         a, b = self.prior
         ceiling: dict[str, int] = {}

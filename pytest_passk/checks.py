@@ -68,7 +68,7 @@ def to_confirm(candidates: Sequence[Sequence[RunResult]]) -> list[int]:
 
 def flip_record(index: int, runs: Sequence[RunResult]) -> dict[str, Any]:
     """How often a flaky candidate's verdict flips: the share of its runs that disagree with the
-    majority (0.5 for a coin), with a 95% Wilson interval."""
+    majority (0.5 for a coin), with a 95% Wilson interval, and the workers its runs went to."""
     passes = sum(r.passed for r in runs)
     minority = min(passes, len(runs) - passes)
     low, high = stats.wilson_interval(minority, len(runs))
@@ -77,4 +77,5 @@ def flip_record(index: int, runs: Sequence[RunResult]) -> dict[str, Any]:
         reasons[r.reason] = reasons.get(r.reason, 0) + 1
     return {"sample": index, "runs": len(runs), "passes": passes,
             "flip_rate": round(minority / len(runs), 6) if runs else None,
-            "interval": [round(low, 6), round(high, 6)], "reasons": reasons}
+            "interval": [round(low, 6), round(high, 6)], "reasons": reasons,
+            "workers": sorted({r.worker for r in runs if r.worker})}

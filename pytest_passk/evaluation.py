@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_passk import checks
-from pytest_passk.adaptive import Policy, State, fit_prior
+from pytest_passk.adaptive import BudgetError, Policy, State, fit_prior, why_no_prior
 from pytest_passk.backends import Backend, Request
 from pytest_passk.candidate import program_for
 from pytest_passk.generation import Generation
@@ -65,6 +65,7 @@ class Evaluation:
             self._pools.setdefault(prompt_key(res.problem, res.style), []).append(res)
         self._want: dict[str, int] = {}
         self._references_checked = False
+        self._confirmed: dict[str, set[str]] = {}  #: programs of each problem rerun to confirm
 
     def style_of(self, problem: Problem) -> str:
         if problem.style:
@@ -106,7 +107,8 @@ class Evaluation:
     def first_round(self, requests: list[Request], last: bool) -> None:
         """Generation starts, the verifiers are checked meanwhile, then candidates execute."""
         if requests or self.reference_runs_missing() or any(
-                self.runner.missing(self.key(r), [self.program(r, t) for t in r.texts], range(self.settings.runs))
+                self.runner.missing(self.key(r), [self.program(r, t) for t in r.texts], range(self.settings.runs),
+                                    need_returns=r.problem.answer is None)
                 for r in self.results.values()):
             self.runner.boot()  # containers boot while the model loads
         self.generation.start(requests, last=last)
@@ -116,8 +118,19 @@ class Evaluation:
     def adaptive_rounds(self, budget: int) -> None:
         policy = Policy(budget, self.settings.cap)
         states = self.states()
+        # A problem without a sample is unsolved whatever the model can do: every problem that can
+        # have samples (a samples file may have none for some) needs one from the budget.
+        open_ = [s for s in states if s.cap != 0]
+        if budget < len(open_):
+            raise BudgetError(
+                f"--passk-budget={budget} is less than the {len(open_)} problems to sample: every problem needs "
+                f"at least one sample; pass at least {len(open_)} (e.g. {8 * len(open_)} for 8 per problem on average)")
         self.first_round(self.plan(self.wanted(policy.first_round(states))), last=False)
         while True:
+            # Deciding passes are confirmed before the policy looks: a coin-flip pass found flaky
+            # leaves its problem open for more samples, instead of settling it and being struck off
+            # after the budget is spent.
+            self.confirm()
             more = policy.next_round(self.states())
             if not more:
                 break
@@ -175,26 +188,42 @@ class Evaluation:
 
     # -- check the verifiers -----------------------------------------------------------------
 
+    def to_check(self) -> list[ProblemResult]:
+        """The problems whose reference is run: those with one, except, with ``--passk-allow-partial``,
+        problems a samples file has nothing for (they are not scored)."""
+        return [r for r in self.results.values() if r.problem.reference is not None
+                and not (self.settings.allow_partial and self.backend.available(r.problem) == 0)]
+
     def reference_runs_missing(self) -> bool:
         runs = range(self.settings.reference_runs)
-        return any(self.runner.missing(self.reference_key(r), [r.problem.reference], runs)
-                   for r in self.results.values() if r.problem.reference is not None)
+        return any(self.runner.missing(self.reference_key(r), [r.problem.reference], runs) for r in self.to_check())
 
     def check_references(self) -> None:
         """Run each reference solution through its test; set the verifier's status and, where
-        the marker gives no timeout, the candidates' timeout from the reference's runtime."""
+        the marker gives no timeout, the candidates' timeout from the reference's runtime.
+
+        A reference that fails at least once gets ``--passk-confirm`` more runs before its verifier
+        is called broken: a verifier that fails half the time would otherwise look broken after 3
+        failing runs once in 8; with the 6 more it does so once in 512 (any pass makes it flaky)."""
         if self._references_checked or not self.settings.reference_runs:
             return
         self._references_checked = True
-        with_reference = [r for r in self.results.values() if r.problem.reference is not None]
+        base, extra = self.settings.reference_runs, self.settings.confirm
+        with_reference = self.to_check()
+        for runs, which in ((range(base), with_reference), (range(base, base + extra), None)):
+            if which is None:  # the second pass: references with a failing run
+                which = [r for r in with_reference if not all(
+                    x.passed for x in self.runner.runs_of(self.reference_key(r), r.problem.reference, 0, base))]
+            for res in which:
+                p = res.problem
+                self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1, runs,
+                                   p.timeout or self.settings.timeout, kind="reference")
+            self.runner.drain()
         for res in with_reference:
-            p = res.problem
-            self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1,
-                               range(self.settings.reference_runs), p.timeout or self.settings.timeout,
-                               kind="reference")
-        self.runner.drain()
-        for res in with_reference:
-            res.reference_runs = self.runner.runs_of(self.reference_key(res), res.problem.reference)
+            ran = self.runner.runs_of(self.reference_key(res), res.problem.reference, 0, base)
+            if not all(r.passed for r in ran):
+                ran = self.runner.runs_of(self.reference_key(res), res.problem.reference, 0, base + extra)
+            res.reference_runs = ran
             res.verifier = checks.verifier_status(res.reference_runs)
             derived = checks.derived_timeout(res.reference_runs)
             if res.problem.timeout is None and derived is not None:
@@ -267,7 +296,8 @@ class Evaluation:
                 self.runner.submit(res.problem, key, code, res.texts[index], index,
                                    range(checks.CONFIRM_BASE, checks.CONFIRM_BASE + extra), res.timeout,
                                    avoid=avoid, kind="confirm")
-            res.confirmed = len(chosen)
+                self._confirmed.setdefault(res.problem.id, set()).add(code)
+            res.confirmed = len(self._confirmed.get(res.problem.id, ()))
         self.runner.drain()
 
     # -- score -------------------------------------------------------------------------------
@@ -291,18 +321,6 @@ class Evaluation:
             if len({r.passed for r in every}) > 1:
                 res.flaky_candidates.append(checks.flip_record(i, every))
 
-    @staticmethod
-    def fit(counts: list[tuple[int, int]]) -> tuple[float, float] | None:
-        """The Beta(a, b) of the suite's success rates: the report's extrapolation fit
-        (:mod:`pytest_passk.extrapolate`) where it applies, so both read one model; for a suite too
-        small for it, the adaptive policy's own maximum-likelihood fit."""
-        from pytest_passk import extrapolate
-
-        if extrapolate.why_not(counts) is None:
-            fitted = extrapolate.fit(counts, bootstrap=0)
-            return fitted.alpha, fitted.beta
-        return fit_prior(counts)
-
     def score(self) -> None:
         from pytest_passk.scoring import score_selection
 
@@ -323,7 +341,8 @@ class Evaluation:
         for res in self.results.values():
             self.score_one(res)
         if suite.adaptive:
-            suite.prior = self.fit([(p.n, p.correct) for p in suite.scored])
+            counts = [(p.n, p.correct) for p in suite.scored]
+            suite.prior, suite.no_prior = fit_prior(counts), why_no_prior(counts)
             from pytest_passk.adaptive import posterior_pass_at
 
             # The fixed-n estimator is biased when n depended on the verdicts: pass@k comes from
@@ -331,6 +350,11 @@ class Evaluation:
             for res in suite.scored:
                 res.pass_at = {k: (posterior_pass_at(*suite.prior, res.n, res.correct, k) if suite.prior
                                    else math.nan) for k in res.problem.ks}
+        if suite.adaptive:
+            # maj@k would be biased: the policy stops a problem at its first pass, so the shares of
+            # its samples' answers are not those of the model (a problem solved by its first sample
+            # has maj@1 = 1). It needs a fixed n per problem.
+            return
         ks = sorted(set(suite.ks) | {k for k, _ in suite.curve() if k <= 256})
         for res in self.results.values():
             key = self.key(res)

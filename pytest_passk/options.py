@@ -73,7 +73,8 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
     ("cap", "string", None, "with --passk-budget: the most samples one problem may get "
      "(default: 10x the even share, budget/problems)", {}),
     ("reference-runs", "string", "3", "runs of each marker reference= solution through its test before "
-     "candidates are scored: a failing reference marks the verifier broken, a flipping one flaky (0: no check)", {}),
+     "candidates are scored: a failing reference gets --passk-confirm more runs, then marks the verifier broken "
+     "if it never passed, flaky if it did (0: no check)", {}),
     ("confirm", "string", "6", "extra runs, in fresh processes and on other workers where possible, of a pass "
      "that decides whether its problem is solved (one of at most 3 passing candidates), and of up to 3 timed-out "
      "candidates of a problem with no pass; a flip makes the candidate flaky (0: no confirmation)", {}),
@@ -237,8 +238,8 @@ class Settings:
             predict=_predict(_raw(config, "predict")),
             price=_price(_raw(config, "price")),
             plot=_plot(_raw(config, "plot")),
-            budget=number("budget", int, 1, "use a positive number of samples for the whole suite"),
-            cap=number("cap", int, 1, "use a positive number of samples per problem"),
+            budget=number("budget", int, 1, "use a whole number of samples (at least 1) for the whole suite, e.g. 2000"),
+            cap=number("cap", int, 1, "use a whole number of samples (at least 1) per problem, e.g. 200"),
             reference_runs=_count(number("reference-runs", int, 0, "use 0 (no check) or a positive integer"), 3),
             confirm=_count(number("confirm", int, 0, "use 0 (no confirmation) or a positive integer"), 6),
             candidate_packages=[p for line in _raw(config, "candidate-packages") or [] for p in line.replace(",", " ").split()],

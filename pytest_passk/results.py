@@ -79,6 +79,7 @@ class SuiteResult:
     #: the Beta(a, b) of per-problem success rates fit to every problem's (n, c); pass@k comes
     #: from it when sampling was adaptive (the fixed-n estimator would be biased)
     prior: tuple[float, float] | None = None
+    no_prior: str | None = None  #: why there is no fit (then pass@k is undefined)
     confirm_runs: int = 0  #: runs executed to confirm deciding passes and timeouts
     confirm_reused: int = 0  #: confirmation runs whose verdict came from the store
     reference_executed: int = 0  #: runs of reference solutions executed (the rest came from the store)

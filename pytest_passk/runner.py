@@ -56,7 +56,7 @@ class Runner:
         self.reused_by = dict.fromkeys(KINDS, 0)
         self.sandbox_name = ""
         self.isolates = True
-        self._cached: dict[str, dict[tuple[str, int], RunResult]] = {}
+        self._cached: dict[tuple[str, bool], dict[tuple[str, int], RunResult]] = {}
         self._jobs: dict[int, _Pending] = {}
         self._job_code: dict[int, str] = {}
         self._in_flight: set[tuple[str, str, int]] = set()
@@ -66,11 +66,12 @@ class Runner:
         self._boot_thread: threading.Thread | None = None
         self._exec_start: float | None = None
 
-    def stored(self, key: str) -> dict[tuple[str, int], RunResult]:
-        """Every verdict the store holds under ``key`` (read once)."""
-        if key not in self._cached:
-            self._cached[key] = self.store.runs(key, self._skip)
-        return self._cached[key]
+    def stored(self, key: str, need_returns: bool = False) -> dict[tuple[str, int], RunResult]:
+        """Every verdict the store holds under ``key`` (read once); with ``need_returns``, not a first
+        run stored without what the candidate returned (it runs again, so the sample votes)."""
+        if (key, need_returns) not in self._cached:
+            self._cached[(key, need_returns)] = self.store.runs(key, self._skip, need_returns)
+        return self._cached[(key, need_returns)]
 
     # -- the sandbox -------------------------------------------------------------------------
 
@@ -118,9 +119,9 @@ class Runner:
 
     # -- programs ---------------------------------------------------------------------------
 
-    def missing(self, key: str, codes: Iterable[str], runs: Iterable[int]) -> bool:
+    def missing(self, key: str, codes: Iterable[str], runs: Iterable[int], need_returns: bool = False) -> bool:
         """Whether any of these runs is neither stored nor known yet."""
-        known = self.stored(key)
+        known = self.stored(key, need_returns)
         runs = list(runs)
         for code in codes:
             h = code_hash(code)
@@ -132,10 +133,12 @@ class Runner:
     def submit(self, problem: Problem, key: str, code: str, text: str, index: int, runs: Iterable[int],
                timeout: float, avoid: str | None = None, kind: str = "candidate") -> None:
         """Run ``code`` (sample ``index`` of ``problem``, or -1 for its reference) through the test
-        as the runs numbered ``runs``; runs already known, stored or in flight are not repeated."""
+        as the runs numbered ``runs``; runs already known, stored or in flight are not repeated.
+        A function problem's candidates vote for maj@k with what they returned: a stored first run
+        without that record is repeated."""
         h = code_hash(code)
         have = self.verdicts.setdefault((key, h), {})
-        known = self.stored(key)
+        known = self.stored(key, need_returns=kind != "reference" and problem.answer is None)
         for r in runs:
             if r in have or (key, h, r) in self._in_flight:
                 continue

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_passk import progress, report
+from pytest_passk.adaptive import BudgetError
 from pytest_passk.backends import Backend, BackendError, choose, get as get_backend
 from pytest_passk.evaluation import Evaluation, SuiteResult
 from pytest_passk.options import Settings
@@ -77,7 +78,7 @@ def evaluate(config: pytest.Config, settings: Settings, problems: list[Problem])
         finally:
             display.close()
             store.close()
-    except (SandboxError, BackendError, StoreError) as exc:
+    except (SandboxError, BackendError, StoreError, BudgetError) as exc:
         raise pytest.UsageError(f"passk: {exc}") from None
     if settings.save_samples is not None:
         from pytest_passk.backends.replay import write_samples

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from pytest_passk.protocol import RunResult
 
-SCHEMA_VERSION = 1
+#: 1: verdicts without ``worker`` and ``returns``; 2: with them (a store of schema 1 is migrated
+#: when opened: its verdicts get ``worker`` '' and ``returns`` NULL, "not recorded").
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
@@ -31,6 +33,8 @@ CREATE TABLE IF NOT EXISTS runs (
     output      TEXT NOT NULL,
     duration    REAL NOT NULL,
     created     REAL NOT NULL,
+    worker      TEXT NOT NULL DEFAULT '',  -- which sandbox worker ran it (confirmation goes elsewhere)
+    returns     TEXT,             -- digest of what the candidate returned (maj@k); NULL: not recorded
     PRIMARY KEY (code_hash, run_key, run)
 );
 -- A run asks for every verdict under one run_key (the primary key leads with code_hash); samples are
@@ -65,14 +69,29 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=30000")
             self.db.executescript(_SCHEMA)
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use {self.path} as the passk store: {exc}; pass another --passk-store") from exc
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has store schema {row[0]}, this pytest-passk uses {SCHEMA_VERSION}; "
-                             "delete it or pass another --passk-store")
+
+    def _migrate(self) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION` (in one transaction, so two processes opening
+        one old store at once migrate it once)."""
+        with self._transaction():
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            version = None if row is None else int(row[0])
+            if version is None:  # a new store: _SCHEMA made it current
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                return
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has store schema {version}, written by a newer pytest-passk "
+                                 f"(this one reads up to {SCHEMA_VERSION}); upgrade, or pass another --passk-store")
+            if version < 2:
+                columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+                if "worker" not in columns:
+                    self.db.execute("ALTER TABLE runs ADD COLUMN worker TEXT NOT NULL DEFAULT ''")
+                if "returns" not in columns:
+                    self.db.execute("ALTER TABLE runs ADD COLUMN returns TEXT")
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
     # -- samples -----------------------------------------------------------------------------
 
@@ -97,25 +116,32 @@ class Store:
 
     # -- verdicts ----------------------------------------------------------------------------
 
-    def runs(self, run_key: str, skip_reasons: Iterable[str] = ()) -> dict[tuple[str, int], RunResult]:
+    def runs(self, run_key: str, skip_reasons: Iterable[str] = (),
+             need_returns: bool = False) -> dict[tuple[str, int], RunResult]:
         """Every stored verdict under ``run_key``: ``(code_hash, run) -> result``, leaving out those whose
-        reason is in ``skip_reasons`` (they are executed again and replaced)."""
+        reason is in ``skip_reasons`` (they are executed again and replaced) and, with
+        ``need_returns``, a first run (run 0) that has no record of what the candidate returned (a
+        verdict of schema 1: its sample would cast no maj@k vote)."""
         skip = sorted(set(skip_reasons))
         rows = self.db.execute(
-            "SELECT code_hash, run, outcome, reason, message, output, duration FROM runs WHERE run_key=?"
-            + (f" AND reason NOT IN ({', '.join('?' * len(skip))})" if skip else ""),
+            "SELECT code_hash, run, outcome, reason, message, output, duration, worker, returns FROM runs "
+            "WHERE run_key=?"
+            + (f" AND reason NOT IN ({', '.join('?' * len(skip))})" if skip else "")
+            + (" AND NOT (run = 0 AND returns IS NULL)" if need_returns else ""),
             (run_key, *skip),
         ).fetchall()
         return {
-            (h, run): RunResult(id=-1, outcome=o, reason=r, message=m, output=out, duration=d)
-            for h, run, o, r, m, out, d in rows
+            (h, run): RunResult(id=-1, outcome=o, reason=r, message=m, output=out, duration=d, worker=w,
+                                returns=ret or "")
+            for h, run, o, r, m, out, d, w, ret in rows
         }
 
     def add_run(self, code: str, run_key: str, run: int, result: RunResult) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO runs (code_hash, run_key, run, outcome, reason, message, output, duration, "
+            "created, worker, returns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (code, run_key, run, result.outcome, result.reason, result.message, result.output,
-             result.duration, time.time()),
+             result.duration, time.time(), result.worker or "", result.returns or ""),
         )
 
     def counts(self) -> tuple[int, int]:

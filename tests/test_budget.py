@@ -41,13 +41,84 @@ def test_budget_spends_samples_where_they_change_coverage(pytester: pytest.Pytes
     # The file serves samples in order, on demand: p0 got its first, passing sample only.
     assert problem(report, "p0")["passed_samples"] == [True]
     assert problem(report, "p1")["passed_samples"] == [False] * 5 + [True] * 3
-    # pass@k comes from the fitted model, not the fixed-n estimator
-    assert suite["pass@k_from"] == "beta-binomial fit" and suite["fit"]["a"] > 0
-    assert 0 < suite["pass@1"] < suite["pass@10"] <= 1
-    assert 0 < problem(report, "p3")["pass@10"] < problem(report, "p1")["pass@10"]
+    # The fixed-n estimator is biased here and 4 problems are too few for the Beta-binomial fit
+    # pass@k would come from: pass@k is undefined, and the report says why.
+    assert suite["pass@k_from"].startswith("nothing: no fit is possible (4 problem(s) with samples are too few")
+    assert suite["fit"] is None and suite["pass@1"] is None and problem(report, "p1")["pass@10"] is None
     result.stdout.fnmatch_lines(["adaptive sampling: 40 of a budget of 40 samples in 5 rounds; coverage is as "
-                                 "observed, pass@k read from a Beta-binomial fit*"])
+                                 "observed, pass@k undefined: no fit is possible (4 problem(s) *too few*"])
     result.assert_outcomes(passed=3, failed=1)
+
+
+def test_budget_reads_pass_at_k_from_the_one_beta_fit(pytester: pytest.Pytester, passk_run) -> None:
+    """With enough problems pass@k is the posterior mean under the suite's Beta fit: the same fit
+    the policy and the extrapolation use (one model), checked against numerical integration."""
+    from scipy import integrate, stats
+
+    pytester.makepyfile(SUITE.replace("range(4)", "range(8)"))
+    first = {**FIRST_PASS, "p4": 1, "p5": 3, "p6": None, "p7": 0}
+    data = [(pid, f"def f():\n    return {int(f is not None and j >= f)}  # {j}\n")
+            for pid, f in first.items() for j in range(40)]
+    report = passk_run(data, "--passk-budget=80", "--passk-confirm=0").report
+    suite = report["suite"]
+    assert suite["pass@k_from"] == "beta-binomial fit" and suite["samples"] <= 80
+    a, b = suite["fit"]["a"], suite["fit"]["b"]
+    assert (a, b) == (pytest.approx(suite["extrapolation"]["alpha"], rel=1e-4),
+                      pytest.approx(suite["extrapolation"]["beta"], rel=1e-4))
+    values = []
+    for pid in first:
+        rec = problem(report, pid)
+        n, c = rec["n"], rec["correct"]
+        # E[1 - (1-p)^10] for p ~ Beta(a + c, b + n - c)
+        want, _ = integrate.quad(lambda p: (1 - (1 - p) ** 10) * stats.beta.pdf(p, a + c, b + n - c), 0, 1,
+                                 limit=200)
+        assert rec["pass@10"] == pytest.approx(want, abs=1e-4), pid
+        values.append(want)
+    assert suite["pass@10"] == pytest.approx(sum(values) / len(values), abs=1e-4)
+
+
+COIN = """
+    import os, random
+    from pathlib import Path
+    from pytest_passk import passk
+
+    def call_number(name):
+        calls = Path(__file__).parent / name
+        calls.mkdir(exist_ok=True)
+        i = 0
+        while True:
+            try:
+                os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
+                return i
+            except FileExistsError:
+                i += 1
+
+    @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
+    def test_coin(candidate):
+        assert candidate.function("add")(2, 3) == 5
+        if "coin" in candidate.text:  # heads for its 2 regular runs, then a fair coin
+            assert call_number("coin") < 2 or random.random() < 0.5, "tails"
+
+    @passk(k=1, prompt="Write add(a, b).", id="other", style="chat")
+    def test_other(candidate):
+        assert candidate.function("add")(2, 3) == 5
+"""
+
+
+def test_a_coin_flip_pass_is_confirmed_before_the_policy_settles_its_problem(pytester: pytest.Pytester,
+                                                                             passk_run) -> None:
+    pytester.makepyfile(COIN)
+    good = "def add(a, b):\n    return a + b\n"
+    rows = [("coin", good + "# coin\n"), ("coin", good), ("other", good), ("other", good)]
+    report = passk_run(rows, "--passk-budget=8", "--passk-confirm=10").report
+    coin = problem(report, "coin")
+    # The first sample passed its 2 runs; its confirmation (10 reruns, all heads: 1 in 1024) found the
+    # flip before the next round, so the problem stayed open and its second sample solved it.
+    assert coin["n"] == 2 and coin["passed_samples"] == [False, True] and coin["correct"] == 1
+    (flip,) = coin["flaky_candidates"]
+    assert flip["sample"] == 0 and flip["runs"] == 12 and 2 <= flip["passes"] < 12
+    assert coin["confirmed"] == 2  # both candidates: each decided the problem in its round
+    assert problem(report, "other")["n"] == 1 and report["suite"]["coverage"] == 1.0
 
 
 def test_uniform_replay_still_takes_every_sample(pytester: pytest.Pytester, passk_run) -> None:
@@ -74,6 +145,14 @@ def test_budget_options_are_validated(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest(*LOCAL, *args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([message])
+    # known only once the problems are: a budget that cannot give each of them a sample
+    from conftest import write_samples
+
+    samples = write_samples(pytester.path / "samples.jsonl", rows())
+    result = pytester.runpytest(*LOCAL, f"--passk-samples={samples}", "--passk-budget=3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--passk-budget=3 is less than the 4 problems to sample: every problem needs at "
+                                 "least one sample; pass at least 4*"])
 
 
 @pytest.fixture(scope="session")

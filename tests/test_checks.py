@@ -72,6 +72,31 @@ def test_reference_checks_can_be_turned_off(pytester: pytest.Pytester, passk_run
     assert result.report["suite"]["reference_runs"] == 0
 
 
+def test_a_failing_reference_is_rerun_before_its_verifier_is_called_broken(pytester: pytest.Pytester,
+                                                                           passk_run) -> None:
+    pytester.makepyfile(REFERENCES)
+    rows = [(pid, GOOD) for pid in ("ok", "broken", "flaky")]
+    report = passk_run(rows, "--passk-reference-runs=3", "--passk-confirm=10", "--passk-runs=1").report
+    ok, broken, flaky = (problem(report, pid) for pid in ("ok", "broken", "flaky"))
+    assert ok["reference"]["runs"] == 3 and ok["verifier"] == "ok"  # all passed: nothing more
+    assert (broken["reference"]["runs"], broken["reference"]["passed"], broken["verifier"]) == (13, 0, "broken")
+    # the coin: 3 passes first (1 in 8), else 13 runs of which some pass (all 13 fail: 1 in 8192)
+    assert (flaky["reference"]["runs"], flaky["verifier"]) in ((3, "ok"), (13, "flaky"))
+    assert report["suite"]["reference_runs"] == 3 + 13 + flaky["reference"]["runs"] + 3  # and slow's
+
+
+def test_allow_partial_checks_only_the_references_of_problems_with_samples(pytester: pytest.Pytester,
+                                                                          passk_run) -> None:
+    pytester.makepyfile(REFERENCES)
+    report = passk_run([("ok", GOOD)], "--passk-allow-partial", "--passk-reference-runs=2", "--passk-confirm=0").report
+    assert report["suite"]["reference_runs"] == 2  # ok's; broken, flaky and slow have no samples
+    assert {p["id"]: p["verifier"] for p in report["problems"]} == {
+        "ok": "ok", "broken": "unchecked", "flaky": "unchecked", "slow": "unchecked", "unchecked": "unchecked"}
+    # without --passk-allow-partial every problem counts (unsolved without samples): all are checked
+    report = passk_run([("ok", GOOD)], "--passk-reference-runs=2", "--passk-confirm=0").report
+    assert report["suite"]["reference_runs"] == 4 * 2 and "broken" in report["suite"]["broken_verifiers"]
+
+
 CONFIRM = """
     import os, random
     from pathlib import Path

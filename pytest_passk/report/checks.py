@@ -12,6 +12,11 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
 
 
+#: Why maj@k is not reported with a budget.
+MAJ_ADAPTIVE = ("nothing: with adaptive sampling a problem stops at its first pass, so its samples' answers "
+                "are not a fair draw and maj@k would be biased; run without --passk-budget (a fixed n) for maj@k")
+
+
 def suite_fields(suite: SuiteResult) -> dict[str, Any]:
     """Suite JSON keys: ``maj@K``, ``broken_verifiers``, ``flaky_verifiers``, and with a budget
     ``budget`` and how pass@k was read (``samples`` is the samples actually drawn)."""
@@ -29,8 +34,9 @@ def suite_fields(suite: SuiteResult) -> dict[str, Any]:
         out["budget"] = suite.budget
         out["rounds"] = suite.rounds
         out["pass@k_from"] = ("beta-binomial fit" if suite.prior is not None else
-                              "nothing: no fit is possible (no problem solved, or every sample correct)")
+                              f"nothing: no fit is possible ({suite.no_prior or 'no problem has samples'})")
         out["fit"] = None if suite.prior is None else {"a": round(suite.prior[0], 6), "b": round(suite.prior[1], 6)}
+        out["maj@k_from"] = MAJ_ADAPTIVE
     return out
 
 
@@ -75,7 +81,7 @@ def terminal_lines(suite: SuiteResult) -> list[str]:
     if suite.adaptive:
         how = ("pass@k read from a Beta-binomial fit (a={:.3g}, b={:.3g}): with adaptive sampling the "
                "fixed-n estimator is biased".format(*suite.prior) if suite.prior is not None
-               else "pass@k undefined: no fit is possible")
+               else f"pass@k undefined: no fit is possible ({suite.no_prior or 'no problem has samples'})")
         lines.append(f"adaptive sampling: {suite.samples} of a budget of {suite.budget} samples in {suite.rounds} "
                      f"rounds; coverage is as observed, {how}")
     if suite.broken_verifiers:
@@ -90,6 +96,9 @@ def terminal_lines(suite: SuiteResult) -> list[str]:
         lines.append(f"flaky candidates: {shown}" + (f" and {len(flips) - 5} more" if len(flips) > 5 else ""))
     if suite.confirm_runs:
         lines.append(f"confirmation: {suite.confirm_runs} extra runs of deciding passes and timeouts")
+    if suite.adaptive:
+        lines.append("selection without a verifier: maj@k not reported (" + MAJ_ADAPTIVE.split(": ", 1)[1] + ")")
+        return lines
     majs = [(k, suite.maj_at(k)) for k in suite.ks]
     if any(not math.isnan(v) for _, v in majs):
         cells = ", ".join(f"maj@{k} {'-' if math.isnan(v) else f'{v:.3f}'}" for k, v in majs)
