@@ -103,19 +103,15 @@ class VerifierPlugin:
     def _link(self, code: str) -> ZygoteLink:
         """The next zygote in turn; for a program this verifier ran before, the zygote after the
         one its last run had (so its reruns here never share a hash seed)."""
-        n = len(self.links)
-        if n == 1:
-            link = self.links[0]
-            if not link.alive:
-                self._start_link(link)
-            return link
-        key = hashlib.sha256(code.encode(errors="surrogatepass")).digest()
-        last = self._last_zygote.pop(key, None)
-        index = (last + 1) % n if last is not None else self._turn % n
-        self._turn = index + 1
-        self._last_zygote[key] = index
-        if len(self._last_zygote) > 4096:
-            self._last_zygote.popitem(last=False)
+        n, index = len(self.links), 0
+        if n > 1:
+            key = hashlib.sha256(code.encode(errors="surrogatepass")).digest()
+            last = self._last_zygote.pop(key, None)
+            index = (last + 1) % n if last is not None else self._turn % n
+            self._turn = index + 1
+            self._last_zygote[key] = index
+            if len(self._last_zygote) > 4096:
+                self._last_zygote.popitem(last=False)
         link = self.links[index]
         if not link.alive:
             self._start_link(link)

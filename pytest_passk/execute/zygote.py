@@ -498,13 +498,12 @@ _SYSTEM = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run"
 
 
 def hide_host(named, connect=None):
-    """Outside a container, as root: give this zygote (and so its candidates) a mount namespace in
-    which the folders that hold the evaluation are empty: the ones named (the suite's root, the
-    invocation folder, homes, the host's site-packages), every top-level folder that is not the
-    system's (/work, /srv, /opt, /home, /root, ...) and this Python's own site-packages, as in a
-    container. The folders this Python needs (its prefix, standard library, the candidates'
-    packages) are bound back in. Returns the folders hidden; an empty list when the host does not
-    allow it (no mount namespaces)."""
+    """Outside a container, as root, in this zygote's own mount namespace (:func:`private_scratch`):
+    empty the folders that hold the evaluation for this zygote and its candidates: the ones named
+    (the suite's root, the invocation folder, the home, the host's site-packages), every top-level
+    folder that is not the system's (/work, /srv, /opt, /home, /root, ...) and this Python's own
+    site-packages, as in a container. The folders this Python needs (its prefix, standard library,
+    the candidates' packages) are bound back in. Returns the folders hidden."""
     import site
 
     real = os.path.realpath
@@ -528,10 +527,6 @@ def hide_host(named, connect=None):
     except OSError:
         return []
     try:
-        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
-            return []
-        if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
-            return []
         done = []
         for folder in hidden:
             if not os.path.isdir(folder) or os.path.islink(folder):
@@ -1009,7 +1004,7 @@ class Zygote:
     (a remote Docker engine: only the container's stdin/stdout reach the verifier) the zygote relays
     each request and reply."""
 
-    def __init__(self, in_fd, out_fd, drop_user, sole_tenant, connect=None, lifeline=None):
+    def __init__(self, in_fd, out_fd, drop_user, sole_tenant, connect=None, lifeline=None, hide=()):
         self.control = FrameReader(in_fd)
         self.lifeline = lifeline  # stdin, when control frames travel on a socket: its end is the verifier's
         self.out_fd = out_fd
@@ -1022,15 +1017,16 @@ class Zygote:
         self.scratch = None
         self.reported = collections.deque(maxlen=16)  #: runs whose EXIT was sent
         self.home = None
-        self._setup_scratch(drop_user, sole_tenant, connect)
+        self._setup_scratch(drop_user, sole_tenant, connect, hide)
 
-    def _setup_scratch(self, drop_user, sole_tenant, connect):
+    def _setup_scratch(self, drop_user, sole_tenant, connect, hide):
         self.folders = SCRATCH
         # On a shared host, as root: this zygote's runs get scratch space and IPC of their own (a
         # mount and an IPC namespace of the zygote's, emptied after every run as in a container).
         # Set up once here, not per run: a namespace per run costs more than a whole run's check.
         self.namespaces = False
         self.own_user = not sole_tenant and drop_user is not None and os.geteuid() == 0
+        _lasting_limits(self.own_user)
         if self.own_user:
             # A zygote killed outright (its verifier replaced it) could not end its run: what that
             # run detached may still be alive, with the user this zygote's candidates get now.
@@ -1040,6 +1036,7 @@ class Zygote:
                 os.chdir(sockdir)
             folders = private_scratch()
             if folders is not None:
+                hide_host(hide, connect)
                 self.namespaces = True
                 if connect:
                     self.connect = os.path.basename(connect)
@@ -1367,7 +1364,6 @@ def main():
         os.set_inheritable(fd, False)
     become_subreaper()
     _not_dumpable()
-    _lasting_limits(drop_user is not None and not sole_tenant and os.geteuid() == 0)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
@@ -1375,8 +1371,6 @@ def main():
     hide = os.environ.get("PASSK_HIDE")
     for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT", "PASSK_HIDE"):
         os.environ.pop(name, None)
-    if hide is not None and os.geteuid() == 0 and not sole_tenant:
-        hide_host(hide.split(os.pathsep), connect)
     lifeline = None
     if connect:
         # Control frames go on a connection of their own too: faster than a container's stdin and
@@ -1389,7 +1383,7 @@ def main():
         lifeline, in_fd = in_fd, ctl.detach()
         os.set_inheritable(in_fd, False)
         out_fd = in_fd
-    Zygote(in_fd, out_fd, drop_user, sole_tenant, connect, lifeline).serve()
+    Zygote(in_fd, out_fd, drop_user, sole_tenant, connect, lifeline, hide.split(os.pathsep) if hide else ()).serve()
 
 
 if __name__ == "__main__":

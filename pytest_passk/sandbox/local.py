@@ -88,14 +88,13 @@ def candidate_python(drop_user: tuple[int, int] | None) -> tuple[str, tuple[int,
 
 
 def hidden_folders(settings) -> list[str]:
-    """What the candidates' user must not read, besides what the zygote hides on its own: the
-    suite's root and the invocation folder, the homes and this Python's site-packages."""
+    """What the candidates' user must not read, besides what the zygote hides on its own (every
+    top-level folder that is not the system's, its own Python's site-packages): the suite's root,
+    the invocation folder, this user's home and this Python's site-packages."""
     import site
-    import sysconfig
 
-    folders = [settings.rootdir, settings.invocation_dir, os.path.expanduser("~"), "/root", "/home",
-               *site.getsitepackages(), site.getusersitepackages(),
-               sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    folders = [settings.rootdir, settings.invocation_dir, os.path.expanduser("~"),
+               *site.getsitepackages(), site.getusersitepackages()]
     return list(dict.fromkeys(os.path.realpath(f) for f in folders if f))
 
 
