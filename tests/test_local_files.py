@@ -60,6 +60,48 @@ def secret(x):
 '''
 
 
+#: Against the hiding itself: learns where the suite is from pytest's command line (world-readable
+#: in /proc), then tries every way around an empty folder mounted over it: the path itself, other
+#: processes' views of the file system (/proc/PID/root, /proc/PID/cwd), their open descriptors, and
+#: unmounting what hides it.
+BYPASS = r"""
+import ctypes, os, re
+
+def secret(x):
+    pattern = re.compile(r"secret\"\)\(1\) == (\d+)")
+    folders = set()
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                args = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        folders.update(a.split("=", 1)[-1] for a in args if "passk-files-" in a)
+    folders = {f[:f.index("passk-files-")] + f[f.index("passk-files-"):].split("/")[0] for f in folders}
+    libc = ctypes.CDLL(None, use_errno=True)
+    for folder in folders:
+        libc.umount2(folder.encode(), 2)  # MNT_DETACH
+    candidates = [f + "/test_secret.py" for f in folders]
+    for pid in pids:
+        candidates += [f"/proc/{pid}/root{f}/test_secret.py" for f in folders]
+        candidates.append(f"/proc/{pid}/cwd/test_secret.py")
+        try:
+            candidates += [f"/proc/{pid}/fd/{fd}/test_secret.py" for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            pass
+    for path in candidates:
+        try:
+            with open(path, errors="replace") as fh:
+                found = pattern.search(fh.read())
+        except OSError:
+            continue
+        if found:
+            return int(found.group(1))
+    return -1
+"""
+
+
 @pytest.fixture
 def suite_outside_tmp():
     """A suite in a world-readable folder that is not scratch space (every run has its own /tmp)."""
@@ -120,3 +162,21 @@ def test_a_session_takes_candidate_users_no_other_session_runs_as():
         other.kill()
         other.wait()
         local._uid_block.cache_clear()
+
+
+def test_the_bypass_attack_is_real(suite_outside_tmp):
+    """With nothing hidden, the bypass learns the suite's folder from a command line and reads it."""
+    answer = secrets.randbelow(10**12) + 10**12
+    (suite_outside_tmp / "test_secret.py").write_text(SUITE.format(answer=answer))
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(suite_outside_tmp)])
+    try:
+        proc = subprocess.run(["/usr/bin/python3", "-c", BYPASS + "\nprint(secret(1))"], user=65534, group=65534,
+                              extra_groups=[], cwd="/", capture_output=True, text=True, timeout=300)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.stdout.split() == [str(answer)], proc.stderr
+
+
+def test_a_local_candidate_cannot_get_around_the_hiding(suite_outside_tmp):
+    assert run(suite_outside_tmp, BYPASS)["coverage"] == 0.0
