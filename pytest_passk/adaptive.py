@@ -66,13 +66,6 @@ def fit_prior(counts: Sequence[tuple[int, int]]) -> tuple[float, float] | None:
     return fitted.alpha, fitted.beta
 
 
-def why_no_prior(counts: Sequence[tuple[int, int]]) -> str | None:
-    """Why :func:`fit_prior` has no fit for ``counts`` (None: it has one)."""
-    from pytest_passk import extrapolate
-
-    return extrapolate.why_not(counts)
-
-
 def posterior_pass_at(a: float, b: float, n: int, c: int, k: float) -> float:
     """Chance that a problem with ``c`` of ``n`` correct is solved by one of ``k`` fresh samples,
     under the prior Beta(a, b) (:func:`pytest_passk.extrapolate.posterior_pass_at`)."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_passk import checks
-from pytest_passk.adaptive import BudgetError, Policy, State, fit_prior, why_no_prior
+from pytest_passk.adaptive import BudgetError, Policy, State, fit_prior
 from pytest_passk.backends import Backend, Request
 from pytest_passk.candidate import program_for
 from pytest_passk.generation import Generation
@@ -341,16 +341,15 @@ class Evaluation:
         for res in self.results.values():
             self.score_one(res)
         if suite.adaptive:
-            counts = [(p.n, p.correct) for p in suite.scored]
-            suite.prior, suite.no_prior = fit_prior(counts), why_no_prior(counts)
-            from pytest_passk.adaptive import posterior_pass_at
+            from pytest_passk.extrapolate import posterior_pass_at, why_not
 
+            counts = [(p.n, p.correct) for p in suite.scored]
+            suite.prior, suite.no_prior = fit_prior(counts), why_not(counts)
             # The fixed-n estimator is biased when n depended on the verdicts: pass@k comes from
             # the fitted model, or is undefined without one.
             for res in suite.scored:
                 res.pass_at = {k: (posterior_pass_at(*suite.prior, res.n, res.correct, k) if suite.prior
                                    else math.nan) for k in res.problem.ks}
-        if suite.adaptive:
             # maj@k would be biased: the policy stops a problem at its first pass, so the shares of
             # its samples' answers are not those of the model (a problem solved by its first sample
             # has maj@1 = 1). It needs a fixed n per problem.

@@ -142,7 +142,7 @@ class SuiteResult:
     def fitted_pass_at(self, k: int, problems: list[ProblemResult] | None = None) -> float:
         """The mean over ``problems`` with samples (default: the scored ones) of the posterior chance
         that k fresh samples solve the problem, under the fitted Beta."""
-        from pytest_passk.adaptive import posterior_pass_at
+        from pytest_passk.extrapolate import posterior_pass_at
 
         sampled = [p for p in (self.scored if problems is None else problems) if p.n > 0]
         if self.prior is None or not sampled:
