@@ -30,6 +30,26 @@ LOCAL = ("--passk-sandbox=local", "--passk-store=:memory:", "--passk-workers=2")
 QUIET_PLUGINS = "-p no:randomly -p no:hypothesispytest -p no:benchmark -p no:xdist"
 
 
+#: For suites that pytester or a subprocess runs (prepend it): ``call_number(name)`` is 0 for the
+#: first call of that name, 1 for the next, ... across every process that runs the suite.
+CALL_NUMBER = """import os
+import random
+from pathlib import Path
+
+
+def call_number(name):
+    \"\"\"0 for the first run of this test, 1 for the next, ... (across processes)\"\"\"
+    calls = Path(__file__).parent / name
+    calls.mkdir(exist_ok=True)
+    i = 0
+    while True:
+        try:
+            os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
+            return i
+        except FileExistsError:
+            i += 1
+"""
+
 def write_samples(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
     """Write ``(task_id, completion)`` rows as a HumanEval-format samples file."""
     path.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in rows))

@@ -1,9 +1,11 @@
 """--passk-budget: adaptive sampling in rounds on a replayed samples file served on demand."""
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
-from conftest import LOCAL, problem
+from conftest import CALL_NUMBER, LOCAL, problem
 
 SUITE = """
     import pytest
@@ -77,21 +79,8 @@ def test_budget_reads_pass_at_k_from_the_one_beta_fit(pytester: pytest.Pytester,
     assert suite["pass@10"] == pytest.approx(sum(values) / len(values), abs=1e-4)
 
 
-COIN = """
-    import os, random
-    from pathlib import Path
+COIN = CALL_NUMBER + textwrap.dedent("""
     from pytest_passk import passk
-
-    def call_number(name):
-        calls = Path(__file__).parent / name
-        calls.mkdir(exist_ok=True)
-        i = 0
-        while True:
-            try:
-                os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
-                return i
-            except FileExistsError:
-                i += 1
 
     @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
     def test_coin(candidate):
@@ -102,7 +91,7 @@ COIN = """
     @passk(k=1, prompt="Write add(a, b).", id="other", style="chat")
     def test_other(candidate):
         assert candidate.function("add")(2, 3) == 5
-"""
+""")
 
 
 def test_a_coin_flip_pass_is_confirmed_before_the_policy_settles_its_problem(pytester: pytest.Pytester,

@@ -1,9 +1,11 @@
 """Checks of the verifier with reference solutions, and confirmation reruns of deciding verdicts."""
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
-from conftest import problem
+from conftest import CALL_NUMBER, problem
 
 GOOD = "def add(a, b):\n    return a + b\n"
 BAD = "def add(a, b):\n    return a - b\n"
@@ -97,22 +99,8 @@ def test_allow_partial_checks_only_the_references_of_problems_with_samples(pytes
     assert report["suite"]["reference_runs"] == 4 * 2 and "broken" in report["suite"]["broken_verifiers"]
 
 
-CONFIRM = """
-    import os, random
-    from pathlib import Path
+CONFIRM = CALL_NUMBER + textwrap.dedent("""
     from pytest_passk import passk
-
-    def call_number(name):
-        \"\"\"0 for the first run of this test, 1 for the next, ... (across processes)\"\"\"
-        calls = Path(__file__).parent / name
-        calls.mkdir(exist_ok=True)
-        i = 0
-        while True:
-            try:
-                os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
-                return i
-            except FileExistsError:
-                i += 1
 
     @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
     def test_coin(candidate):
@@ -131,7 +119,7 @@ CONFIRM = """
             import time
             time.sleep(30)
         assert candidate.function("add")(2, 3) == 5
-"""
+""")
 
 
 def test_rare_passes_and_timeouts_are_confirmed(pytester: pytest.Pytester, passk_run) -> None:

@@ -12,29 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_docker, write_samples
+from conftest import CALL_NUMBER, need_docker, write_samples
 
 pytestmark = pytest.mark.docker
 
-SUITE = '''
-import json, os, random
-from pathlib import Path
+SUITE = CALL_NUMBER + '''
+import json
+
 from pytest_passk import passk
 
 HERE = Path(__file__).parent
-
-
-def call_number(name):
-    """0 for the first run of this test, 1 for the next, ... (across the verifier processes)"""
-    calls = HERE / ("calls-" + name)
-    calls.mkdir(exist_ok=True)
-    i = 0
-    while True:
-        try:
-            os.close(os.open(calls / str(i), os.O_CREAT | os.O_EXCL))
-            return i
-        except FileExistsError:
-            i += 1
 
 
 def record(name, i, host):
