@@ -192,7 +192,7 @@ class OpenAIBackend(Backend):
         holds fail on their own (their connections are gone) and go to the others; it gets no more."""
         try:
             # A fresh connection: a pooled keep-alive one could answer from a dying server's socket.
-            resp = httpx.get(endpoint.base + "/models", headers=endpoint.client.headers,
+            httpx.get(endpoint.base + "/models", headers=endpoint.client.headers,
                              timeout=httpx.Timeout(30.0, connect=PROBE_TIMEOUT))
         except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
             self._take_out(endpoint, f"connection refused (health probe: {type(exc).__name__}: {exc})")
@@ -206,7 +206,6 @@ class OpenAIBackend(Backend):
         except httpx.HTTPError:
             return  # anything else is the requests' business (they retry and take it out themselves)
         endpoint.probe_timeouts = 0
-        del resp
 
     def _take_out(self, endpoint: Endpoint, why: str) -> None:
         with self._cond:
