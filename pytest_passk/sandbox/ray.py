@@ -82,11 +82,9 @@ class NodeRunner:
                 while self.incoming:
                     self.box.submit(self.incoming.popleft())
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or (out and 2 * len(out) >= len(out) + self.box.pending):
+                if remaining <= 0 or (out and len(out) >= self.box.pending):  # half of the held jobs done
                     return out
                 if not self.box.pending:
-                    if out:
-                        return out
                     time.sleep(min(0.01, remaining))
                     continue
                 result = self.box.next_result(timeout=min(0.05, remaining))
