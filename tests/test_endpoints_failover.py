@@ -62,18 +62,23 @@ def test_two_vllm_serve_one_killed_mid_run_loses_nothing(pytester: pytest.Pytest
             f"--passk-endpoint={a.url}", f"--passk-endpoint={b.url}", "--passk-model=tiny",
             "--passk-max-tokens=1000", "--passk-concurrency=1", "--passk-runs=1",
             f"--passk-report={pytester.path / 'report.json'}", "-p", "no:cacheprovider"]
-    before_a = posts(a)
-    # One request at a time per endpoint, 24 problems of 3 x 1000 tokens: A's first answer comes
-    # early in a generation of many seconds, so the kill lands mid-run (on a quiet machine the tiny
-    # model answers 12 short requests in about a second, and a kill after that tests nothing).
+    before_a, before_b = posts(a), posts(b)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=pytester.path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # Kill A once it has answered a request: the run is under way, with requests in flight on A.
+    # Kill A while it is generating (requests in flight on A are lost with it and must be sent to
+    # B), once the run is under way: A has answered a request, or B has answered 4 (A's first request
+    # can outlast B's first many: the tiny model's answers run from a few tokens to 3 x 1000).
     deadline = time.monotonic() + 180
-    while posts(a) == before_a and proc.poll() is None and time.monotonic() < deadline:
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (posts(a) > before_a or posts(b) - before_b >= 4) and a.running() > 0:
+            break
         time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before the first request was answered:\n{proc.communicate()[0]}")
+    else:
+        if proc.poll() is None:
+            proc.kill()
+        out = proc.communicate()[0]
+        pytest.fail(f"A was never seen generating once the run was under way (A answered "
+                    f"{posts(a) - before_a}, B {posts(b) - before_b}):\n{out}")
     a.kill()
     killed_after = posts(a) - before_a
     b_at_kill = posts(b)

@@ -62,6 +62,17 @@ class Server:
                 out.append(line.split('"')[1].rsplit(" ", 1)[0])
         return out
 
+    def running(self) -> int:
+        """Requests the engine is working on now (its ``vllm:num_requests_running`` gauge), 0 when it
+        does not answer."""
+        try:
+            with urllib.request.urlopen(self.url + "/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return 0
+        return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("vllm:num_requests_running")))
+
     def kill(self) -> None:
         """SIGKILL the server and its engine processes at once, as a crashed machine would."""
         try:
