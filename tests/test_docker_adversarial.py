@@ -132,6 +132,8 @@ CASES = [
     Case("probe_daemon", PROBE),
     Case("keyring_plant", ATTACK, ("assertion",)),
     Case("probe_keyring", PROBE),
+    Case("stamp_plant", PLANT),
+    Case("probe_stamp", PROBE),
     # resource exhaustion
     Case("memory_bomb", ATTACK),
     Case("memory_bomb_processes", ATTACK),

@@ -197,3 +197,41 @@ def test_what_a_run_detached_dies_with_its_killed_zygote_s_successor(fields) -> 
     finally:
         successor.kill()
     assert not [x for x in left if x.startswith("processes")], left
+
+
+STAMP = '''
+import os
+FOLDERS = [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") if os.path.isdir(d)]
+
+def stamp():
+    """Write into each folder's modification time (set to now: anyone who may write there may), and
+    say what it now reads: the moment chosen is the message (a run can wait for the moment it wants)."""
+    for d in FOLDERS:
+        name = os.path.join(d, "passk-stamp")
+        open(name, "w").close()
+        os.unlink(name)  # nothing left in the folder but its times
+        os.utime(d)
+    return [(os.stat(d).st_mtime_ns, os.stat(d).st_atime_ns) for d in FOLDERS]
+
+def read():
+    return [(os.stat(d).st_mtime_ns, os.stat(d).st_atime_ns) for d in FOLDERS]
+'''
+
+
+def test_a_run_s_folder_times_do_not_reach_the_next_run(links) -> None:
+    """The scratch folders' own times are a channel too: a run that creates and removes a file, or
+    sets the times to now, leaves nothing to empty, but the moment it chose stays in the folder's
+    modification time for the next run of the zygote to read (tens of bits per run, from a correct
+    candidate that saw the test's inputs to a later one). After every run they are set back."""
+    first, _ = links
+    before = _open(first, STAMP)
+    seen = before.call({"name": "read"}, (), {})
+    before.end()
+    writer = _open(first, STAMP)
+    written = writer.call({"name": "stamp"}, (), {})
+    writer.end()
+    assert all(w[0] != s[0] for w, s in zip(written, seen)), (written, seen)  # the stamp was made
+    reader = _open(first, STAMP)
+    after = reader.call({"name": "read"}, (), {})
+    reader.end()
+    assert not [w for w, a in zip(written, after) if w[0] == a[0] or w[1] == a[1]], (written, after)

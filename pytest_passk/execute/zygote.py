@@ -834,6 +834,15 @@ def sysv_ipc_objects(owner=None):
     return found
 
 
+def _times(path):
+    """A folder's (access, modification) times in ns, or None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_atime_ns, st.st_mtime_ns
+
+
 def _listdir(path):
     try:
         return os.listdir(path)
@@ -1042,6 +1051,10 @@ class Zygote:
                     self.connect = os.path.basename(connect)
                 self.folders = tuple(folders)
         self.baseline = {d: set(_listdir(d)) for d in self.folders} if sole_tenant or self.namespaces else {}
+        # The folders' own times, set back after every run: a run that leaves nothing to remove
+        # can still leave the moment it chose in a folder's modification time (create and remove a
+        # file, or utime to now, when the moment is the message) for the next run to read.
+        self.stamps = {d: _times(d) for d in self.baseline}
         if not sole_tenant and not self.namespaces:  # a scratch folder for this zygote's runs, emptied after each
             import tempfile
 
@@ -1213,6 +1226,12 @@ class Zygote:
             _empty(self.scratch)
         if self.sole_tenant or self.namespaces:
             clean_scratch(self.baseline, self.drop_user, folders=self.folders)
+            for d, times in self.stamps.items():
+                if times is not None:
+                    try:
+                        os.utime(d, ns=times, follow_symlinks=False)
+                    except OSError:
+                        pass
         elif self.drop_user is not None:
             clean_scratch({}, self.drop_user, owner_only=True)
         self.prefork()
