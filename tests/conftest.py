@@ -166,12 +166,15 @@ class ContainerStarts:
     """Watches the engine's live event stream for pytest-passk containers starting."""
 
     def __init__(self) -> None:
+        # --since: the engine replays what it logged from then on before it streams, so a start is
+        # seen however late the subscription comes in on a loaded machine (a fixed wait was a guess).
+        # A second early: other runs' starts are told apart by their owner pid.
+        since = f"{time.time() - 1:.3f}"
         self.proc = subprocess.Popen(
-            ["docker", "events", "--filter", "event=start", "--filter", "label=pytest-passk",
+            ["docker", "events", "--since", since, "--filter", "event=start", "--filter", "label=pytest-passk",
              "--format", '{{.ID}} {{index .Actor.Attributes "pytest-passk.pid"}}'],
             stdout=subprocess.PIPE, text=True,
         )
-        time.sleep(0.3)  # the subscription must be in place before the run starts
 
     def stop(self) -> list[tuple[str, str]]:
         """``(container id, owner pid)`` of every start seen."""

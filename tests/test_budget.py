@@ -85,8 +85,9 @@ COIN = CALL_NUMBER + textwrap.dedent("""
     @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
     def test_coin(candidate):
         assert candidate.function("add")(2, 3) == 5
-        if "coin" in candidate.text:  # heads for its 2 regular runs, then a fair coin
-            assert call_number("coin") < 2 or random.random() < 0.5, "tails"
+        if "coin" in candidate.text:  # heads for its 2 regular runs, then tails every other call
+            i = call_number("coin")
+            assert i < 2 or i % 2 == 0, "tails"
 
     @passk(k=1, prompt="Write add(a, b).", id="other", style="chat")
     def test_other(candidate):
@@ -101,7 +102,7 @@ def test_a_coin_flip_pass_is_confirmed_before_the_policy_settles_its_problem(pyt
     rows = [("coin", good + "# coin\n"), ("coin", good), ("other", good), ("other", good)]
     report = passk_run(rows, "--passk-budget=8", "--passk-confirm=10").report
     coin = problem(report, "coin")
-    # The first sample passed its 2 runs; its confirmation (10 reruns, all heads: 1 in 1024) found the
+    # The first sample passed its 2 runs; its confirmation (10 reruns, 5 of them tails) found the
     # flip before the next round, so the problem stayed open and its second sample solved it.
     assert coin["n"] == 2 and coin["passed_samples"] == [False, True] and coin["correct"] == 1
     (flip,) = coin["flaky_candidates"]

@@ -1,6 +1,7 @@
 """Checks of the verifier with reference solutions, and confirmation reruns of deciding verdicts."""
 from __future__ import annotations
 
+import math
 import textwrap
 
 import pytest
@@ -10,8 +11,7 @@ from conftest import CALL_NUMBER, problem
 GOOD = "def add(a, b):\n    return a + b\n"
 BAD = "def add(a, b):\n    return a - b\n"
 
-REFERENCES = f"""
-    import random, time
+REFERENCES = CALL_NUMBER + textwrap.dedent(f"""
     from pytest_passk import passk
 
     @passk(k=1, prompt="Write add(a, b).", id="ok", style="chat", reference={GOOD!r})
@@ -25,7 +25,7 @@ REFERENCES = f"""
     @passk(k=1, prompt="Write add(a, b).", id="flaky", style="chat", reference={GOOD!r})
     def test_flaky(candidate):
         assert candidate.function("add")(2, 3) == 5
-        assert random.random() < 0.5, "tails"
+        assert call_number("flaky") % 2 == 0, "tails"  # a coin that needs no luck: tails every other call
 
     @passk(k=1, prompt="Write add(a, b).", id="slow", style="chat", reference={GOOD!r})
     def test_slow(candidate):
@@ -34,8 +34,8 @@ REFERENCES = f"""
     @passk(k=1, prompt="Write add(a, b).", id="unchecked", style="chat")
     def test_unchecked(candidate):
         assert candidate.function("add")(2, 3) == 5
-"""
-SLOW = "import time\n\ndef add(a, b):\n    time.sleep(3)\n    return a + b\n"  # right, but 3 s
+""")
+SLOW = "import time\n\ndef add(a, b):\n    time.sleep(30)\n    return a + b\n"  # right, but 30 s
 
 
 def test_reference_marks_verifiers_and_derives_timeouts(pytester: pytest.Pytester, passk_run) -> None:
@@ -44,7 +44,7 @@ def test_reference_marks_verifiers_and_derives_timeouts(pytester: pytest.Pyteste
     result = passk_run(rows, "--passk-reference-runs=12", "--passk-confirm=0", "-rf")
     report = result.report
     statuses = {p["id"]: p["verifier"] for p in report["problems"]}
-    # 12 runs of a fair coin all agree with probability 2**-11
+    # the coin's 12 runs disagree (6 heads, 6 tails, whichever calls they are)
     assert statuses == {"ok": "ok", "broken": "broken", "flaky": "flaky", "slow": "ok", "unchecked": "unchecked"}
     suite = report["suite"]
     assert suite["broken_verifiers"] == ["broken"] and suite["flaky_verifiers"] == ["flaky"]
@@ -52,11 +52,15 @@ def test_reference_marks_verifiers_and_derives_timeouts(pytester: pytest.Pyteste
     assert broken["reference"]["passed"] == 0 and "wrong sum" in broken["reference"]["message"]
     assert broken["correct"] == 0 and broken["reasons"] == {}  # its candidates were not run
     # left out of the metrics, not counted as a model failure: coverage is over the other four, of
-    # which ok and unchecked are solved, slow is not, flaky is if its coin came up heads twice
+    # which ok and unchecked are solved, slow is not, flaky is if both its runs came up heads
     assert suite["coverage"] in (0.5, 0.75)
-    # no marker timeout: max(1 s, 4 x the reference's time); the reference is fast, so 1 s
+    # no marker timeout: max(1 s, 4 x the reference's slowest run), rounded up to 0.1 s. The reference
+    # is fast, so 1 s; but its slowest of 12 runs (wall time) can pass 0.25 s on a loaded machine, and
+    # then the rule gives more (the report's "seconds" is rounded to 0.1 ms: either side of it).
     slow = problem(report, "slow")
-    assert (slow["timeout"], slow["timeout_from_reference"]) == (1.0, True)
+    seconds = slow["reference"]["seconds"]
+    rule = {max(1.0, math.ceil(4 * s * 10) / 10) for s in (seconds - 5e-5, seconds + 5e-5)}
+    assert slow["timeout_from_reference"] is True and slow["timeout"] in rule, (slow["timeout"], seconds)
     assert slow["reasons"] == {"timeout": 2} and slow["correct"] == 0
     assert problem(report, "unchecked")["timeout"] == 10.0
     assert suite["reference_runs"] == 4 * 12
@@ -82,7 +86,7 @@ def test_a_failing_reference_is_rerun_before_its_verifier_is_called_broken(pytes
     ok, broken, flaky = (problem(report, pid) for pid in ("ok", "broken", "flaky"))
     assert ok["reference"]["runs"] == 3 and ok["verifier"] == "ok"  # all passed: nothing more
     assert (broken["reference"]["runs"], broken["reference"]["passed"], broken["verifier"]) == (13, 0, "broken")
-    # the coin: 3 passes first (1 in 8), else 13 runs of which some pass (all 13 fail: 1 in 8192)
+    # the coin: its 3 runs come up heads (as calls 0, 2, 4 would), else 13 runs of which some pass
     assert (flaky["reference"]["runs"], flaky["verifier"]) in ((3, "ok"), (13, "flaky"))
     assert report["suite"]["reference_runs"] == 3 + 13 + flaky["reference"]["runs"] + 3  # and slow's
 
@@ -105,8 +109,9 @@ CONFIRM = CALL_NUMBER + textwrap.dedent("""
     @passk(k=1, prompt="Write add(a, b).", id="coin", style="chat")
     def test_coin(candidate):
         assert candidate.function("add")(2, 3) == 5
-        # heads the first time (so the pass is there to confirm), a fair coin after that
-        assert call_number("coin") == 0 or random.random() < 0.5, "tails"
+        # heads the first time (so the pass is there to confirm), then tails every other call: a
+        # coin whose flips are certain (a fair one's 11 later runs would all be heads 1 time in 2**11)
+        assert call_number("coin") % 2 == 0, "tails"
 
     @passk(k=1, prompt="Write add(a, b).", id="steady", style="chat")
     def test_steady(candidate):
@@ -125,7 +130,7 @@ CONFIRM = CALL_NUMBER + textwrap.dedent("""
 def test_rare_passes_and_timeouts_are_confirmed(pytester: pytest.Pytester, passk_run) -> None:
     pytester.makepyfile(CONFIRM)
     rows = [("coin", GOOD), ("steady", GOOD), ("steady", BAD), ("machine", GOOD)]
-    # The coin's other 11 runs all come up heads with probability 2**-11: confirmation finds the flip.
+    # The coin's later runs come up tails every other time: confirmation finds the flip.
     result = passk_run(rows, "--passk-confirm=10")
     report = result.report
     steady = problem(report, "steady")

@@ -42,8 +42,9 @@ def test_coin(candidate):
     i = call_number("coin")
     record("coin", i, candidate.function("host")())
     assert candidate.function("add")(2, 3) == 5
-    # heads the first time (so there is a pass to confirm), a fair coin after that
-    assert i == 0 or random.random() < 0.5, "tails"
+    # heads the first time (so there is a pass to confirm), then tails every other call: a coin
+    # whose flips are certain (a fair one's 10 reruns would all be heads 1 time in 2**10)
+    assert i % 2 == 0, "tails"
 '''
 CANDIDATE = "import socket\n\ndef add(a, b):\n    return a + b\n\ndef host():\n    return socket.gethostname()\n"
 CONFIRM = 10
@@ -90,8 +91,8 @@ def test_confirmation_reruns_go_to_the_other_worker_and_find_the_coin(tmp_path: 
     (first_worker,) = {w for run, w in by_run if run == 0}
     assert {w for run, w in by_run if run >= 1000} == {"docker-0", "docker-1"} - {first_worker}
 
-    # coin: heads on its original run, then a fair coin: confirmation finds the flip (all CONFIRM
-    # reruns heads has probability 2**-10) and reports the flip rate with its interval
+    # coin: heads on its original run, then tails every other call: confirmation finds the flip
+    # and reports the flip rate with its interval
     coin = problems["coin"]
     assert coin["confirmed"] == 1 and coin["correct"] == 0 and coin["flaky"] == 1
     (flip,) = coin["flaky_candidates"]

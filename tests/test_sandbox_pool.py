@@ -73,3 +73,18 @@ def test_same_values_same_digest_whatever_the_hash_seed(pool: LocalSandbox) -> N
     assert all(r.passed for r in got) and len({r.returns for r in got}) == 1
     pool.submit(job(9, code="def f():\n    return {'b': {3, 1}, 'a': [1.5, None]}\n"))
     assert results(pool, 1)[0].returns != got[0].returns
+
+
+def test_a_worker_with_a_job_in_flight_does_not_take_reruns_that_avoid_it(pool: LocalSandbox) -> None:
+    """local-0 has reruns of its own to run (they avoid local-1) while reruns that avoid it wait for
+    local-1: each turn such a rerun is turned away must cost local-0 a pause or a job, so they still
+    go to local-1 (local-0 once spent their 200 turns in a few milliseconds whenever it held a job
+    in flight, and ran half of them)."""
+    slow = "import time\ndef f():\n    time.sleep(0.1)\n    return 1\n"
+    for i in range(3):
+        pool.submit(job(i, avoid="local-0", code=slow))
+    for i in range(10, 14):
+        pool.submit(job(i, avoid="local-1"))
+    got = results(pool, 7)
+    assert all(r.passed for r in got), [r.message for r in got]
+    assert [r.worker for r in got] == ["local-1"] * 3 + ["local-0"] * 4

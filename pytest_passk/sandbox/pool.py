@@ -212,11 +212,14 @@ class WorkerPool(Sandbox):
                 if job.avoid == f"{self.name}-{index}" and self.settings.workers > 1 and bounces < 200:
                     # A rerun that should happen elsewhere (another verifier, other containers):
                     # back in the queue for another worker (for a while: a busy or dead other
-                    # worker does not keep it from running at all).
+                    # worker does not keep it from running at all). Each turn costs a pause, or the
+                    # job this worker has in flight: a worker that went on taking jobs while one is
+                    # in flight would spend a rerun's 200 turns in a few milliseconds and run it here.
                     job._bounces = bounces + 1  # type: ignore[attr-defined]
                     self._jobs.put(job)
-                    if not inflight:
-                        time.sleep(0.002)
+                    if inflight:
+                        break
+                    time.sleep(0.002)
                     continue
                 try:
                     conn.send(job.message())

@@ -31,9 +31,18 @@ def add(a, b):
             _serve()
         finally:
             os._exit(0)
-    time.sleep(0.3)
-    socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
-    s = socket.socket(socket.AF_UNIX)
-    s.connect("\0passk-adv-listener")
-    s.close()
+    end = time.monotonic() + 3  # a loaded host may take a while to run the daemon's binds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect("\0passk-adv-listener")
+            finally:
+                s.close()
+            break
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.02)
     raise AssertionError("PLANTED listeners on 127.0.0.1:47123 and @passk-adv-listener")
