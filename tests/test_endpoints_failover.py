@@ -174,6 +174,10 @@ def test_endpoint_dead_after_its_last_answer_is_reported(pytester: pytest.Pytest
     pytester.makepyfile(test_suite=MANY.replace("range(16)", "range(2)"))
 
     def answer_then_die(path: str, body: dict[str, Any], server: FakeServer):
+        # Slow enough that both requests are out (one each) before A answers: a second request
+        # that found A idle after a quick answer would reach it before it dies.
+        time.sleep(0.5)
+
         def die() -> None:
             time.sleep(0.2)  # after the answer went out
             server.httpd.shutdown()
