@@ -199,6 +199,12 @@ def test_memory_limit(make) -> None:
         cand.function("f")()
 
 
+def test_a_candidate_process_cannot_gain_privileges_through_a_setuid_program(make) -> None:
+    """PR_SET_NO_NEW_PRIVS holds in every candidate process (set once in the zygote, inherited)."""
+    cand = make("def f():\n    return [l.split()[1] for l in open('/proc/self/status') if l.startswith('NoNewPrivs')]\n")
+    assert cand.function("f")() == ["1"]
+
+
 def test_output_comes_back_with_the_end_of_the_run(make) -> None:
     cand = make("print('hello from the candidate')\ndef f():\n    import sys\n    print('oops', file=sys.stderr)\n")
     cand.function("f")()

@@ -558,10 +558,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=Fal
     os.closerange(3, low)  # every inherited descriptor but the run's own channel
     os.closerange(low + 1, high)
     os.closerange(high + 1, 1 << 16)
-    try:
-        _libc().prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid program gives privileges back
-    except (OSError, AttributeError):
-        pass
+    # (PR_SET_NO_NEW_PRIVS is inherited from the zygote, which set it once: main().)
     if drop_user is not None:
         os.setgroups([])
         os.setgid(drop_user[1])
@@ -812,6 +809,15 @@ def kill_everything(me, pid, sole_tenant):
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.001)
+
+
+def _no_new_privs():
+    """PR_SET_NO_NEW_PRIVS: no setuid program gives a candidate process privileges back. Set once
+    here, in the zygote: every process it forks inherits it, and it cannot be unset."""
+    try:
+        _libc().prctl(38, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _not_dumpable():
@@ -1430,6 +1436,7 @@ def main():
         os.set_inheritable(fd, False)
     become_subreaper()
     _not_dumpable()
+    _no_new_privs()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):  # inherited by candidate processes, whose fds 1 and 2 are their output
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
