@@ -904,6 +904,15 @@ def sysv_ipc_objects(owner=None):
     return found
 
 
+def _used_inodes(folder):
+    """The inodes in use on the file system holding ``folder`` (None if unknown)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_files - st.f_ffree if st.f_files else None
+
+
 def _listdir(path):
     try:
         return os.listdir(path)
@@ -1112,6 +1121,12 @@ class Zygote:
                     self.connect = os.path.basename(connect)
                 self.folders = tuple(folders)
         self.baseline = {d: set(_listdir(d)) for d in self.folders} if sole_tenant or self.namespaces else {}
+        # The tmpfs this zygote mounted on the scratch folders (private_scratch): whether a run left
+        # anything anywhere in one is its count of inodes, one call instead of a listing. Nothing
+        # there at the start can go away (root's, in sticky folders), so the same count means
+        # nothing new; another count, and the folder is listed and emptied as before.
+        self.counted = {d: _used_inodes(d) for d in self.folders
+                        if self.namespaces and d.encode() in _SHARED_WRITABLE}
         if not sole_tenant and not self.namespaces:  # a scratch folder for this zygote's runs, emptied after each
             import tempfile
 
@@ -1282,7 +1297,8 @@ class Zygote:
         if self.scratch is not None:
             _empty(self.scratch)
         if self.sole_tenant or self.namespaces:
-            clean_scratch(self.baseline, self.drop_user, folders=self.folders)
+            folders = [d for d in self.folders if d not in self.counted or _used_inodes(d) != self.counted[d]]
+            clean_scratch(self.baseline, self.drop_user, folders=folders)
         elif self.drop_user is not None:
             clean_scratch({}, self.drop_user, owner_only=True)
         self.prefork()
