@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pytest_passk.execute import zygote_source
+from pytest_passk.execute import zygote_args
 from pytest_passk.sandbox import NOBODY, SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
@@ -217,7 +217,7 @@ class DockerSandbox(WorkerPool):
             # (a socket on a read-only mount still connects; only the zygote, root in the container,
             # may use it). A remote engine cannot see this host's files: the zygote relays instead.
             args += ["-v", "{socketdir}:/run/passk:ro", "--env", "PASSK_CONNECT=/run/passk/z.sock"]
-        args += ["--entrypoint", "python3", self.image, *flags, "-c", zygote_source()]
+        args += ["--entrypoint", "python3", self.image, *flags, *zygote_args()]
         return args, None
 
     def close(self) -> None:
