@@ -9,8 +9,8 @@ from pathlib import Path
 
 @functools.lru_cache(maxsize=None)
 def zygote_source() -> str:
-    """The zygote's source: sandboxes start it as ``python3 -c SOURCE``, so containers need nothing
-    from this host."""
+    """The zygote's source: sandboxes start it as ``python3 -c BOOTSTRAP SOURCE``
+    (:func:`zygote_args`), so containers need nothing from this host."""
     return (Path(__file__).with_name("zygote.py")).read_text(encoding="utf-8")
 
 

@@ -1,9 +1,9 @@
 """The candidate side: a small pre-loaded process that forks one fresh process per candidate run.
 
 This file is self-contained (standard library only, Python 3.8+) because it is what runs inside the
-sandbox: the Docker sandbox starts it as ``python3 -c <this file's source>`` in a container that holds
-nothing of the host (no pytest, no suite, no test data, no site-packages), the local sandbox as a
-plain subprocess. It holds no secret: everything a candidate process could learn from it is public.
+sandbox: the Docker sandbox starts it as ``python3 -c BOOTSTRAP <this file's source>``
+(:func:`pytest_passk.execute.zygote_args`) in a container that holds nothing of the host (no
+pytest, no suite, no test data, no site-packages), the local sandbox as a plain subprocess. It holds no secret: everything a candidate process could learn from it is public.
 
 Frames on the control stream (the zygote's stdin/stdout), both ways: a header ``kind, run, length``
 (``!BII``) and ``length`` bytes of payload.

@@ -1,8 +1,8 @@
 """The Docker sandbox: candidate processes in hardened containers, test bodies on this host.
 
 Each verifier (on this host) keeps warm containers, each running one zygote
-(:mod:`pytest_passk.execute.zygote`, started as ``python3 -c SOURCE``: nothing of the host is mounted,
-so any engine the client reaches works). Every container gets no network, a read-only root, private
+(:mod:`pytest_passk.execute.zygote`, started as ``python3 -c BOOTSTRAP SOURCE``: nothing of the host
+is mounted, so any engine the client reaches works). Every container gets no network, a read-only root, private
 tmpfs scratch space, resource limits, Docker's default seccomp profile and no host environment. The
 zygote runs as root with only CAP_SETUID, CAP_SETGID and CAP_KILL, which it needs to drop each
 candidate process to ``nobody`` and to kill what it started; candidate code runs with no
