@@ -1315,7 +1315,10 @@ class Zygote:
             "posture": probe_posture(self.drop_user) if self.sole_tenant else None}).encode())
         import gc
 
-        warm_up()
+        try:
+            warm_up()
+        except Exception:  # only ever a loss of speed
+            pass
         gc.collect()
         gc.freeze()  # what the zygote holds is never collected in a candidate process: fewer copied pages
         self.prefork()
