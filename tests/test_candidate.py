@@ -199,6 +199,12 @@ def test_memory_limit(make) -> None:
         cand.function("f")()
 
 
+def test_a_candidate_process_cannot_gain_privileges_through_a_setuid_program(make) -> None:
+    """PR_SET_NO_NEW_PRIVS holds in every candidate process (set once in the zygote, inherited)."""
+    cand = make("def f():\n    return [l.split()[1] for l in open('/proc/self/status') if l.startswith('NoNewPrivs')]\n")
+    assert cand.function("f")() == ["1"]
+
+
 def test_output_comes_back_with_the_end_of_the_run(make) -> None:
     cand = make("print('hello from the candidate')\ndef f():\n    import sys\n    print('oops', file=sys.stderr)\n")
     cand.function("f")()
@@ -404,3 +410,41 @@ def test_a_reply_nested_past_the_bound_is_malformed_on_every_path(make) -> None:
         make(DEEP_REPLY, timeout=20).function("f")()
     assert info.value.reason == "malformed", info.value.message
     assert make("def f():\n    return [[1, 2], [3]]\n").function("f")() == [[1, 2], [3]]
+
+
+def test_arguments_sent_as_they_are_only_when_that_is_their_encoding() -> None:
+    """The fast path of a call (arguments that are already plain JSON go as they are) must agree
+    with the boundary's encoder on every value: subclasses, tuples, huge ints, bounds."""
+    import json
+    import random
+
+    from pytest_passk.execute import boundary
+    from pytest_passk.execute import zygote as wire
+
+    class I(int):
+        pass
+
+    class S(str):
+        pass
+
+    values = [1, -5, 2.5, math.nan, math.inf, -0.0, "x", "", True, False, None, 1 << 5000, -(1 << 4001),
+              I(3), S("s"), (1, 2), {1: 2}, {1}, b"b", 1j, frozenset(), bytearray(b"y")]
+    rng = random.Random(7)
+
+    def value(depth: int = 0):
+        if depth > 3 or rng.random() < 0.5:
+            return rng.choice(values)
+        return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+
+    taken = 0
+    for _ in range(5000):
+        args = tuple(value() for _ in range(rng.randint(0, 3)))
+        if boundary._is_json(args, 0, [wire.MAX_NODES]):
+            taken += 1
+            assert json.dumps(wire.encode(list(args))) == json.dumps(list(args)), args
+    assert 500 < taken < 4500  # both kinds were met
+    deep: list = [1]
+    for _ in range(wire.MAX_DEPTH + 5):
+        deep = [deep]
+    assert not boundary._is_json((deep,), 0, [wire.MAX_NODES])
+    assert not boundary._is_json((list(range(wire.MAX_NODES + 1)),), 0, [wire.MAX_NODES])

@@ -9,6 +9,27 @@ from pathlib import Path
 
 @functools.lru_cache(maxsize=None)
 def zygote_source() -> str:
-    """The zygote's source: sandboxes start it as ``python3 -c SOURCE``, so containers need nothing
-    from this host."""
+    """The zygote's source: sandboxes start it as ``python3 -c BOOTSTRAP SOURCE``
+    (:func:`zygote_args`), so containers need nothing from this host."""
     return (Path(__file__).with_name("zygote.py")).read_text(encoding="utf-8")
+
+
+#: How a sandbox starts the zygote: ``python3 -c BOOTSTRAP SOURCE``. Python keeps the syntax tree of
+#: a ``-c`` program (~5 MB for the zygote's) until that program returns, which the zygote never does:
+#: every candidate process would inherit it, and fork and exit copy and tear down its pages. The
+#: bootstrap compiles the source itself, so that tree is freed before the zygote runs.
+ZYGOTE_BOOTSTRAP = """
+import sys
+_passk_code = compile(sys.argv.pop(1), "<string>", "exec")
+try:  # what compiling took goes back to the system (glibc), not into every candidate process
+    import ctypes
+    ctypes.CDLL(None).malloc_trim(0)
+except (ImportError, OSError, AttributeError):
+    pass
+exec(_passk_code)
+"""
+
+
+def zygote_args() -> list[str]:
+    """The interpreter's arguments that start a zygote (after its flags)."""
+    return ["-c", ZYGOTE_BOOTSTRAP, zygote_source()]

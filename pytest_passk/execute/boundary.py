@@ -560,8 +560,11 @@ class CandidateProcess:
     def call(self, ref: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         __tracebackhide__ = True
         try:
-            a = wire.encode(list(args), _handles_out(self))
-            k = wire.encode(dict(kwargs), _handles_out(self)) if kwargs else None
+            if not kwargs and _is_json(args, 0, [wire.MAX_NODES]):
+                a, k = list(args), None  # its own encoding (the usual call: numbers, strings, lists)
+            else:
+                a = wire.encode(list(args), _handles_out(self))
+                k = wire.encode(dict(kwargs), _handles_out(self)) if kwargs else None
         except wire.NotData as exc:
             raise CandidateError(f"arguments to the candidate must be plain data: {exc}") from None
         value = self.request({"op": "call", "a": a, "k": k, **ref})
@@ -680,6 +683,31 @@ class CandidateProcess:
     @property
     def returns(self) -> str:
         return self.digest.hexdigest()[:32] if self.calls else ""
+
+
+_BIG = 1 << 4000  #: ints at least this large cross as hex (wire.encode)
+
+
+def _is_json(values: tuple[Any, ...] | list[Any], depth: int, budget: list[int]) -> bool:
+    """Whether ``values`` holds only what is its own tagged encoding (exactly None, bool, int of
+    decimal size, float, str, and lists of them, within the bounds of depth and size), so that
+    :func:`wire.encode` would return the same."""
+    if depth > wire.MAX_DEPTH:
+        return False
+    budget[0] -= len(values)
+    if budget[0] < 0:
+        return False
+    for v in values:
+        t = type(v)
+        if t is str or t is float or t is bool or v is None:
+            continue
+        if t is int:
+            if -_BIG < v < _BIG:
+                continue
+            return False
+        if t is not list or not _is_json(v, depth + 1, budget):
+            return False
+    return True
 
 
 def _handles_out(proc: CandidateProcess) -> Any:

@@ -1,8 +1,8 @@
 """The Docker sandbox: candidate processes in hardened containers, test bodies on this host.
 
 Each verifier (on this host) keeps warm containers, each running one zygote
-(:mod:`pytest_passk.execute.zygote`, started as ``python3 -c SOURCE``: nothing of the host is mounted,
-so any engine the client reaches works). Every container gets no network, a read-only root, private
+(:mod:`pytest_passk.execute.zygote`, started as ``python3 -c BOOTSTRAP SOURCE``: nothing of the host
+is mounted, so any engine the client reaches works). Every container gets no network, a read-only root, private
 tmpfs scratch space, resource limits, Docker's default seccomp profile and no host environment. The
 zygote runs as root with only CAP_SETUID, CAP_SETGID and CAP_KILL, which it needs to drop each
 candidate process to ``nobody`` and to kill what it started; candidate code runs with no
@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pytest_passk.execute import zygote_source
+from pytest_passk.execute import zygote_args
 from pytest_passk.sandbox import NOBODY, SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
@@ -217,7 +217,7 @@ class DockerSandbox(WorkerPool):
             # (a socket on a read-only mount still connects; only the zygote, root in the container,
             # may use it). A remote engine cannot see this host's files: the zygote relays instead.
             args += ["-v", "{socketdir}:/run/passk:ro", "--env", "PASSK_CONNECT=/run/passk/z.sock"]
-        args += ["--entrypoint", "python3", self.image, *flags, "-c", zygote_source()]
+        args += ["--entrypoint", "python3", self.image, *flags, *zygote_args()]
         return args, None
 
     def close(self) -> None:

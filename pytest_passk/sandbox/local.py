@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from pytest_passk.execute import zygote_source
+from pytest_passk.execute import zygote_args
 from pytest_passk.sandbox import NOBODY, SandboxError
 from pytest_passk.sandbox.pool import WorkerPool
 
@@ -146,7 +146,7 @@ class LocalSandbox(WorkerPool):
             # the host's packages are hidden from them (zygote.hide_host; top-level folders that
             # are not the system's are hidden too).
             env["PASSK_HIDE"] = os.pathsep.join(hidden_folders(self.settings))
-        return [self.python, *flags, "-c", zygote_source()], env
+        return [self.python, *flags, *zygote_args()], env
 
     def describe(self) -> str:
         if os.geteuid() == 0:
