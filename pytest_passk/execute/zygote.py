@@ -811,9 +811,16 @@ def kill_everything(me, pid, sole_tenant):
         time.sleep(0.001)
 
 
+#: NoNewPrivs as the zygote found it, before setting it itself: the posture check reports what the
+#: container gives (a container started without no-new-privileges is refused, not mended here).
+GIVEN_NO_NEW_PRIVS = None
+
+
 def _no_new_privs():
     """PR_SET_NO_NEW_PRIVS: no setuid program gives a candidate process privileges back. Set once
     here, in the zygote: every process it forks inherits it, and it cannot be unset."""
+    global GIVEN_NO_NEW_PRIVS
+    GIVEN_NO_NEW_PRIVS = _status_field("NoNewPrivs")
     try:
         _libc().prctl(38, 1, 0, 0, 0)
     except (OSError, AttributeError):
@@ -987,6 +994,19 @@ def _unlock_tree(top):
 
 # -- posture -----------------------------------------------------------------------------------
 
+def _status_field(key):
+    """One field of /proc/self/status, as text (None if absent)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                name, _, value = line.partition(":")
+                if name == key:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 def posture_facts():
     facts = {"uid": os.getuid(), "euid": os.geteuid()}
     status = {}
@@ -996,7 +1016,9 @@ def posture_facts():
             status[key] = value.strip()
     facts["cap_eff"] = status.get("CapEff")
     facts["cap_prm"] = status.get("CapPrm")
-    facts["no_new_privs"] = status.get("NoNewPrivs")
+    # Both must hold: what the container gave the zygote, and what this process has.
+    given = status.get("NoNewPrivs") if GIVEN_NO_NEW_PRIVS is None else GIVEN_NO_NEW_PRIVS
+    facts["no_new_privs"] = "1" if given == "1" and status.get("NoNewPrivs") == "1" else "0"
     facts["seccomp"] = status.get("Seccomp")
     try:
         with open("/proc/net/dev") as fh:
