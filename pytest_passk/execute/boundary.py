@@ -685,9 +685,6 @@ class CandidateProcess:
         return self.digest.hexdigest()[:32] if self.calls else ""
 
 
-_BIG = 1 << 4000  #: ints at least this large cross as hex (wire.encode)
-
-
 def _is_json(values: tuple[Any, ...] | list[Any], depth: int, budget: list[int]) -> bool:
     """Whether ``values`` holds only what is its own tagged encoding (exactly None, bool, int of
     decimal size, float, str, and lists of them, within the bounds of depth and size), so that
@@ -698,14 +695,7 @@ def _is_json(values: tuple[Any, ...] | list[Any], depth: int, budget: list[int])
     if budget[0] < 0:
         return False
     for v in values:
-        t = type(v)
-        if t is str or t is float or t is bool or v is None:
-            continue
-        if t is int:
-            if -_BIG < v < _BIG:
-                continue
-            return False
-        if t is not list or not _is_json(v, depth + 1, budget):
+        if not wire.is_plain_scalar(v) and (type(v) is not list or not _is_json(v, depth + 1, budget)):
             return False
     return True
 

@@ -91,6 +91,16 @@ _AS_BUILTIN = (
 _BUILTIN_TYPES = frozenset(t for t, _ in _AS_BUILTIN) | {type(None)}
 
 
+#: Ints at least this large (either sign) cross as ``{"i": hex}``: decimal text that long is slow to parse.
+HEX_INT = 1 << 4000
+
+
+def is_plain_scalar(v):
+    """None, bool, str, float, or an int below :data:`HEX_INT`: a value that is its own encoding."""
+    t = type(v)
+    return v is None or t is bool or t is str or t is float or (t is int and -HEX_INT < v < HEX_INT)
+
+
 def encode(value, on_object=None):
     """``value`` as a JSON-ready structure. An object that is not data becomes what
     ``on_object(obj)`` returns (a handle); without it, or if it raises, :class:`NotData`. A subclass
@@ -117,7 +127,7 @@ def encode(value, on_object=None):
         if v is None or t is bool or t is str or t is float:
             return v
         if t is int:
-            return v if -(1 << 4000) < v < (1 << 4000) else {"i": format(v, "x")}
+            return v if -HEX_INT < v < HEX_INT else {"i": format(v, "x")}
         if t is list:
             return [enc(x, depth + 1) for x in v]
         if t is tuple:
@@ -322,9 +332,8 @@ class Candidate:
         return {"h": len(self.handles) - 1, "n": name if isinstance(name, str) else "?"}
 
     def value(self, v):
-        t = type(v)
-        if v is None or t is bool or t is str or t is float or (t is int and -(1 << 4000) < v < (1 << 4000)):
-            return self.reply(v=v)  # a plain scalar is its own encoding
+        if is_plain_scalar(v):
+            return self.reply(v=v)  # its own encoding
         try:
             return self.reply(v=encode(v, self.keep))
         except NotData as exc:
@@ -820,7 +829,7 @@ def _no_new_privs():
     """PR_SET_NO_NEW_PRIVS: no setuid program gives a candidate process privileges back. Set once
     here, in the zygote: every process it forks inherits it, and it cannot be unset."""
     global GIVEN_NO_NEW_PRIVS
-    GIVEN_NO_NEW_PRIVS = _status_field("NoNewPrivs")
+    GIVEN_NO_NEW_PRIVS = _proc_status().get("NoNewPrivs")
     try:
         _libc().prctl(38, 1, 0, 0, 0)
     except (OSError, AttributeError):
@@ -994,26 +1003,22 @@ def _unlock_tree(top):
 
 # -- posture -----------------------------------------------------------------------------------
 
-def _status_field(key):
-    """One field of /proc/self/status, as text (None if absent)."""
+def _proc_status():
+    """/proc/self/status as a dict of text fields (empty if unreadable)."""
+    status = {}
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                name, _, value = line.partition(":")
-                if name == key:
-                    return value.strip()
+                key, _, value = line.partition(":")
+                status[key] = value.strip()
     except OSError:
         pass
-    return None
+    return status
 
 
 def posture_facts():
     facts = {"uid": os.getuid(), "euid": os.geteuid()}
-    status = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            status[key] = value.strip()
+    status = _proc_status()
     facts["cap_eff"] = status.get("CapEff")
     facts["cap_prm"] = status.get("CapPrm")
     # Both must hold: what the container gave the zygote, and what this process has.
