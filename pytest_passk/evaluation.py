@@ -210,24 +210,25 @@ class Evaluation:
         self._references_checked = True
         base, extra = self.settings.reference_runs, self.settings.confirm
         with_reference = self.to_check()
-        for runs, which in ((range(base), with_reference), (range(base, base + extra), None)):
-            if which is None:  # the second pass: references with a failing run
-                which = [r for r in with_reference if not all(
-                    x.passed for x in self.runner.runs_of(self.reference_key(r), r.problem.reference, 0, base))]
-            for res in which:
-                p = res.problem
-                self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1, runs,
-                                   p.timeout or self.settings.timeout, kind="reference")
-            self.runner.drain()
-        for res in with_reference:
-            ran = self.runner.runs_of(self.reference_key(res), res.problem.reference, 0, base)
-            if not all(r.passed for r in ran):
+        self._run_references(with_reference, range(base))
+        first = [self.runner.runs_of(self.reference_key(r), r.problem.reference, 0, base) for r in with_reference]
+        failing = [r for r, ran in zip(with_reference, first) if not all(x.passed for x in ran)]
+        self._run_references(failing, range(base, base + extra))
+        for res, ran in zip(with_reference, first):
+            if not all(x.passed for x in ran):  # it had more runs (the second pass)
                 ran = self.runner.runs_of(self.reference_key(res), res.problem.reference, 0, base + extra)
             res.reference_runs = ran
             res.verifier = checks.verifier_status(res.reference_runs)
             derived = checks.derived_timeout(res.reference_runs)
             if res.problem.timeout is None and derived is not None:
                 res.timeout, res.timeout_derived = derived, True
+
+    def _run_references(self, which: list[ProblemResult], runs: range) -> None:
+        for res in which:
+            p = res.problem
+            self.runner.submit(p, self.reference_key(res), p.reference, p.reference, -1, runs,
+                               p.timeout or self.settings.timeout, kind="reference")
+        self.runner.drain()
 
     # -- generate and execute, overlapping ---------------------------------------------------
 
