@@ -773,6 +773,24 @@ ADVERSARIES: dict[str, Attack] = {
                 time.sleep(0.01)
             return 0
         ''', "assertion"),
+    # A sibling, not a child: clone(CLONE_PARENT) makes the new process a child of the run's own
+    # parent (the zygote, or whatever forks candidate processes), outside the run's process tree.
+    "clone-parent": attack("add", '''
+        import ctypes, os, time
+        def add(a, b):
+            libc = ctypes.CDLL(None, use_errno=True)
+            pid = libc.syscall(56, 0x00008000 | 17, 0, 0, 0, 0)  # SYS_clone: CLONE_PARENT | SIGCHLD
+            if pid == 0:
+                os.setsid()
+                with open("{shared}/sibling-pid.tmp", 'w') as fh:
+                    fh.write(str(os.getpid()))
+                os.rename("{shared}/sibling-pid.tmp", "{shared}/sibling-pid")
+                time.sleep(600)
+                os._exit(0)
+            while not os.path.exists("{shared}/sibling-pid"):
+                time.sleep(0.01)
+            return 0
+        ''', "assertion"),
     # -- a helper left behind that answers for the next run (the next run is a wrong candidate) -------
     "helper-left-behind": attack("add", REPLY_FD + '''
         import signal, time
@@ -1022,7 +1040,7 @@ def gauntlet(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _clean_leftovers(shared: Path, victim: Path, tok: str, tokint: str) -> None:
-    for p in (shared / "helper-pid", shared / "daemon-pid"):
+    for p in (shared / "helper-pid", shared / "daemon-pid", shared / "sibling-pid"):
         try:
             os.kill(int(p.read_text()), 9)
         except (OSError, ValueError):
@@ -1118,7 +1136,7 @@ def test_fork_bomb_children_are_all_gone(gauntlet) -> None:
     assert [p for p in pids if pid_alive(p)] == []
 
 
-@pytest.mark.parametrize("name", ["daemon-pid", "helper-pid"])
+@pytest.mark.parametrize("name", ["daemon-pid", "helper-pid", "sibling-pid"])
 def test_processes_that_outlived_their_test_are_killed(gauntlet, name: str) -> None:
     pid = int((gauntlet["shared"] / name).read_text())
     assert pid != os.getpid()
