@@ -58,7 +58,6 @@ class Runner:
         self.isolates = True
         self._cached: dict[tuple[str, bool], dict[tuple[str, int], RunResult]] = {}
         self._jobs: dict[int, _Pending] = {}
-        self._job_code: dict[int, str] = {}
         self._in_flight: set[tuple[str, str, int]] = set()
         self._next_id = 0
         self._sandbox: Sandbox | None = None
@@ -153,7 +152,6 @@ class Runner:
                                prompt=problem.prompt, text=text, code=code, timeout=timeout,
                                memory=self.settings.memory, run=r, avoid=avoid, support=problem.support))
             self._jobs[self._next_id] = _Pending(key, h, r, kind)
-            self._job_code[self._next_id] = code
             self._in_flight.add((key, h, r))
             self._next_id += 1
             self.submitted += 1
@@ -170,9 +168,8 @@ class Runner:
         if result is None:
             return None
         job = self._jobs.pop(result.id)
-        code = self._job_code.pop(result.id)
         self._in_flight.discard((job.key, job.code_hash, job.run))
-        self.store.add_run(code_hash(code), job.key, job.run, result)
+        self.store.add_run(job.code_hash, job.key, job.run, result)
         self.verdicts[(job.key, job.code_hash)][job.run] = result
         self.executed += 1
         self.executed_by[job.kind] += 1
