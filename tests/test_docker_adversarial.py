@@ -130,6 +130,8 @@ CASES = [
     Case("probe_listener", PROBE),
     Case("daemon_plant", PLANT),
     Case("probe_daemon", PROBE),
+    Case("sibling_plant", PLANT),
+    Case("probe_daemon@after_sibling", PROBE),
     Case("keyring_plant", ATTACK, ("assertion",)),
     Case("probe_keyring", PROBE),
     Case("stamp_plant", PLANT),
