@@ -288,6 +288,25 @@ def _describe_exception(exc):
             "message": message[:4000], "traceback": text[-8000:]}
 
 
+#: Built once in the zygote, not in every candidate process (``json.dumps`` with separators builds an
+#: encoder per call; ``json.loads`` of bytes detects the encoding and matches whitespace first).
+_REPLY_JSON = json.JSONEncoder(separators=(",", ":")).encode
+_SCAN_JSON = json.decoder.JSONDecoder().scan_once
+_LENGTH = struct.Struct("!I")
+
+
+def _request(payload):
+    """A request or spec from the verifier (compact JSON, as its ``json.dumps`` wrote it)."""
+    text = payload.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _SCAN_JSON(text, 0)
+    except StopIteration as exc:
+        raise ValueError("malformed request at %d" % exc.value) from None
+    if end != len(text):
+        raise ValueError("malformed request: extra data at %d" % end)
+    return value
+
+
 class Candidate:
     """Runs inside the candidate process: executes the program and answers requests about it."""
 
@@ -320,10 +339,10 @@ class Candidate:
 
     def reply(self, **fields):
         try:
-            data = json.dumps(fields, separators=(",", ":")).encode()
+            data = _REPLY_JSON(fields).encode()
         except (TypeError, ValueError) as exc:
             data = json.dumps({"raised": _describe_exception(exc)}).encode()
-        write_all(self.rep_fd, struct.pack("!I", len(data)) + data)
+        write_all(self.rep_fd, _LENGTH.pack(len(data)) + data)
 
     def keep(self, obj):
         """An object that is not data stays here; the test gets a handle to it."""
@@ -356,7 +375,7 @@ class Candidate:
         buf = self.req_buf
         while True:
             if len(buf) >= 4:
-                (length,) = struct.unpack_from("!I", buf)
+                (length,) = _LENGTH.unpack_from(buf)
                 if len(buf) >= 4 + length:
                     payload = bytes(buf[4:4 + length])
                     del buf[:4 + length]
@@ -373,7 +392,7 @@ class Candidate:
                 return
             op = None
             try:
-                req = json.loads(payload)
+                req = _request(payload)
                 op = req["op"]
                 if self.module is None and op != "run":
                     self.load()  # only programs used as modules are executed as one
@@ -586,7 +605,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=Fal
     first = cand.next_request()
     if first is None:
         return
-    spec = json.loads(first)
+    spec = _request(first)
     cand.spec, cand.code = spec, spec["code"]
     limits = [(resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]  # (no core files: main())
     if spec.get("memory"):
@@ -716,7 +735,7 @@ def warm_up():
             req_w = None
             cand = Candidate(None, req_r, rep_w)
             first = cand.next_request()
-            cand.spec = json.loads(first)
+            cand.spec = _request(first)
             cand.code = cand.spec["code"]
             cand.serve()
             os.read(rep_r, 1 << 16)
