@@ -704,6 +704,21 @@ def process(numbers: List[float], threshold: float = 0.5) -> Optional[Tuple[int,
     return sorted([(1, "x"), (2, "y")], key=key, reverse=True)[0] if value else None
 '''
 
+#: What the warm-up's candidate path serves: small, since it is compiled once per round.
+_WARM_UP_SERVED = '''
+class Counter:
+    def __init__(self, items):
+        self.items = list(items)
+
+
+def process(numbers, threshold=0.5):
+    return numbers[0] < threshold  # [] raises: a traceback
+
+
+def pairs(numbers):
+    return [(i, str(x)) for i, x in enumerate(sorted(numbers))]
+'''
+
 
 def warm_up():
     """Take, once in the zygote, the steps every candidate process takes with a program of its own:
@@ -722,14 +737,16 @@ def warm_up():
     namespace.clear()
     # A candidate process's own path, many times over: its code objects are then quickened and
     # specialized here, once, instead of being written to (and so copied) in every forked process.
+    spec = dict(spec, code=_WARM_UP_SERVED)
     calls = [{"op": "call", "name": "process", "a": [[0.25, 0.75, 0.5], 0.6], "k": None},
              {"op": "call", "name": "process", "a": [[1.0, 2.0], 0.1], "k": None},
              {"op": "call", "name": "process", "a": [[], 0.5], "k": None},  # raises: a traceback
-             {"op": "call", "name": "process", "a": {"t": [[0.25], 0.5]}, "k": {"d": [["threshold", 0.6]]}},
+             {"op": "call", "name": "process", "a": {"t": [[0.25]]}, "k": {"d": [["threshold", 0.6]]}},
+             {"op": "call", "name": "pairs", "a": [[3, 1, 2]], "k": None},
              {"op": "get", "name": "Counter"},
              {"op": "call", "h": 0, "a": [[1, 2]], "k": None},
              {"op": "call", "name": "nothing", "a": [], "k": None}]
-    for _ in range(20):
+    for _ in range(10):
         frames = [json.dumps(spec).encode()] + [json.dumps(c, separators=(",", ":")).encode() for c in calls]
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
