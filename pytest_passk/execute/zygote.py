@@ -722,7 +722,8 @@ def pairs(numbers):
 
 def warm_up():
     """Take, once in the zygote, the steps every candidate process takes with a program of its own:
-    parse a spec, compile and run the program, encode a reply. The first compile in a process costs
+    parse a spec, compile and run the program, encode a reply, then the candidate's path itself
+    (:class:`Candidate` serving requests over pipes). The first compile in a process costs
     about four times a later one (in a forked child: 1.6 ms and ~285 copied pages against 0.4 ms and
     ~135), and each candidate process would otherwise pay that first time again."""
     # The sandbox starts the zygote with LD_BIND_NOW=1: the dynamic linker binds every function at
