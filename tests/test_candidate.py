@@ -20,7 +20,7 @@ from pytest_passk.execute.boundary import CandidateProcess, ZygoteLink
 def link(request: pytest.FixtureRequest) -> Iterator[ZygoteLink]:
     """One local zygote for the module's tests, as the local sandbox starts it: candidate processes
     on connections of their own (direct), or relayed by the zygote (as for a remote Docker engine)."""
-    env = {"PATH": os.defpath, "PYTHONHASHSEED": "{hashseed}", "LANG": "C.UTF-8"}
+    env = {"PATH": os.defpath, "PYTHONHASHSEED": "{hashseed}", "LANG": "C.UTF-8", "LD_BIND_NOW": "1"}
     if request.param == "direct":
         env["PASSK_CONNECT"] = "{socket}"
     z = ZygoteLink([sys.executable, "-s", "-c", zygote_source()], env, "test zygote")
@@ -86,6 +86,13 @@ def test_calls_return_plain_data_and_text_code_stay(make) -> None:
     cand.cleanup()
     assert not os.path.exists(path)
     assert cand.process.returns != ""
+
+
+def test_the_zygotes_linker_setting_does_not_reach_candidates(make) -> None:
+    # The local sandbox starts zygotes with LD_BIND_NOW=1 (as the link fixture does); candidates'
+    # own subprocesses must not inherit it.
+    environ = make("import os\ndef env():\n    return dict(os.environ)\n").function("env")()
+    assert "LD_BIND_NOW" not in environ and environ.get("LANG") == "C.UTF-8"
 
 
 def test_every_kind_of_plain_data_crosses_exactly(make) -> None:

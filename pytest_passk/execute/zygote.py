@@ -288,6 +288,25 @@ def _describe_exception(exc):
             "message": message[:4000], "traceback": text[-8000:]}
 
 
+#: Built once in the zygote, not in every candidate process (``json.dumps`` with separators builds an
+#: encoder per call; ``json.loads`` of bytes detects the encoding and matches whitespace first).
+_REPLY_JSON = json.JSONEncoder(separators=(",", ":")).encode
+_SCAN_JSON = json.decoder.JSONDecoder().scan_once
+_LENGTH = struct.Struct("!I")
+
+
+def _request(payload):
+    """A request or spec from the verifier (compact JSON, as its ``json.dumps`` wrote it)."""
+    text = payload.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _SCAN_JSON(text, 0)
+    except StopIteration as exc:
+        raise ValueError("malformed request at %d" % exc.value) from None
+    if end != len(text):
+        raise ValueError("malformed request: extra data at %d" % end)
+    return value
+
+
 class Candidate:
     """Runs inside the candidate process: executes the program and answers requests about it."""
 
@@ -320,10 +339,10 @@ class Candidate:
 
     def reply(self, **fields):
         try:
-            data = json.dumps(fields, separators=(",", ":")).encode()
+            data = _REPLY_JSON(fields).encode()
         except (TypeError, ValueError) as exc:
             data = json.dumps({"raised": _describe_exception(exc)}).encode()
-        write_all(self.rep_fd, struct.pack("!I", len(data)) + data)
+        write_all(self.rep_fd, _LENGTH.pack(len(data)) + data)
 
     def keep(self, obj):
         """An object that is not data stays here; the test gets a handle to it."""
@@ -356,7 +375,7 @@ class Candidate:
         buf = self.req_buf
         while True:
             if len(buf) >= 4:
-                (length,) = struct.unpack_from("!I", buf)
+                (length,) = _LENGTH.unpack_from(buf)
                 if len(buf) >= 4 + length:
                     payload = bytes(buf[4:4 + length])
                     del buf[:4 + length]
@@ -373,7 +392,7 @@ class Candidate:
                 return
             op = None
             try:
-                req = json.loads(payload)
+                req = _request(payload)
                 op = req["op"]
                 if self.module is None and op != "run":
                     self.load()  # only programs used as modules are executed as one
@@ -586,7 +605,7 @@ def candidate_main(req_fd, rep_fd, out_fd, drop_user, scratch=None, own_user=Fal
     first = cand.next_request()
     if first is None:
         return
-    spec = json.loads(first)
+    spec = _request(first)
     cand.spec, cand.code = spec, spec["code"]
     limits = [(resource.RLIMIT_CPU, int(spec["timeout"] * (1 + MAX_EXTENSIONS)) + 2)]  # (no core files: main())
     if spec.get("memory"):
@@ -685,18 +704,69 @@ def process(numbers: List[float], threshold: float = 0.5) -> Optional[Tuple[int,
     return sorted([(1, "x"), (2, "y")], key=key, reverse=True)[0] if value else None
 '''
 
+#: What the warm-up's candidate path serves: small, since it is compiled once per round.
+_WARM_UP_SERVED = '''
+class Counter:
+    def __init__(self, items):
+        self.items = list(items)
+
+
+def process(numbers, threshold=0.5):
+    return numbers[0] < threshold  # [] raises: a traceback
+
+
+def pairs(numbers):
+    return [(i, str(x)) for i, x in enumerate(sorted(numbers))]
+'''
+
 
 def warm_up():
     """Take, once in the zygote, the steps every candidate process takes with a program of its own:
-    parse a spec, compile and run the program, encode a reply. The first compile in a process costs
+    parse a spec, compile and run the program, encode a reply, then the candidate's path itself
+    (:class:`Candidate` serving requests over pipes). The first compile in a process costs
     about four times a later one (in a forked child: 1.6 ms and ~285 copied pages against 0.4 ms and
     ~135), and each candidate process would otherwise pay that first time again."""
+    # The sandbox starts the zygote with LD_BIND_NOW=1: the dynamic linker binds every function at
+    # start, not at its first call in every forked process (setsid, setuid, dup2, ... are first
+    # called there: ~14 page faults per process). Not for candidates' own subprocesses.
+    os.environ.pop("LD_BIND_NOW", None)
     spec = json.loads(json.dumps({"code": _WARM_UP, "timeout": 3.0, "memory": None, "output_cap": 16384}))
     namespace = {"__name__": "warm_up"}
     exec(compile(spec["code"], "warm-up.py", "exec"), namespace)
     value = namespace["process"]([0.25, 0.75, 0.5], threshold=0.6)
     json.dumps({"v": encode([value, (1, 2.5), {"k": {1, 2}}, b"x", None])}, separators=(",", ":"))
     namespace.clear()
+    # A candidate process's own path, many times over: its code objects are then quickened and
+    # specialized here, once, instead of being written to (and so copied) in every forked process.
+    spec = dict(spec, code=_WARM_UP_SERVED)
+    calls = [{"op": "call", "name": "process", "a": [[0.25, 0.75, 0.5], 0.6], "k": None},
+             {"op": "call", "name": "process", "a": [[1.0, 2.0], 0.1], "k": None},
+             {"op": "call", "name": "process", "a": [[], 0.5], "k": None},  # raises: a traceback
+             {"op": "call", "name": "process", "a": {"t": [[0.25]]}, "k": {"d": [["threshold", 0.6]]}},
+             {"op": "call", "name": "pairs", "a": [[3, 1, 2]], "k": None},
+             {"op": "get", "name": "Counter"},
+             {"op": "call", "h": 0, "a": [[1, 2]], "k": None},
+             {"op": "call", "name": "nothing", "a": [], "k": None}]
+    for _ in range(10):
+        frames = [json.dumps(spec).encode()] + [json.dumps(c, separators=(",", ":")).encode() for c in calls]
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        try:
+            write_all(req_w, b"".join(struct.pack("!I", len(f)) + f for f in frames))
+            os.close(req_w)
+            req_w = None
+            cand = Candidate(None, req_r, rep_w)
+            first = cand.next_request()
+            cand.spec = _request(first)
+            cand.code = cand.spec["code"]
+            cand.serve()
+            os.read(rep_r, 1 << 16)
+        finally:
+            for fd in (req_r, req_w, rep_r, rep_w):
+                if fd is not None:
+                    os.close(fd)
+            sys.modules.pop("candidate", None)
+            linecache.cache.pop("candidate.py", None)
 
 
 # -- process supervision -----------------------------------------------------------------------
