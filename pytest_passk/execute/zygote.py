@@ -726,10 +726,6 @@ def warm_up():
     (:class:`Candidate` serving requests over pipes). The first compile in a process costs
     about four times a later one (in a forked child: 1.6 ms and ~285 copied pages against 0.4 ms and
     ~135), and each candidate process would otherwise pay that first time again."""
-    # The sandbox starts the zygote with LD_BIND_NOW=1: the dynamic linker binds every function at
-    # start, not at its first call in every forked process (setsid, setuid, dup2, ... are first
-    # called there: ~14 page faults per process). Not for candidates' own subprocesses.
-    os.environ.pop("LD_BIND_NOW", None)
     spec = json.loads(json.dumps({"code": _WARM_UP, "timeout": 3.0, "memory": None, "output_cap": 16384}))
     namespace = {"__name__": "warm_up"}
     exec(compile(spec["code"], "warm-up.py", "exec"), namespace)
@@ -1581,7 +1577,10 @@ def main():
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
     connect = os.environ.get("PASSK_CONNECT") or None
     hide = os.environ.get("PASSK_HIDE")
-    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT", "PASSK_HIDE"):
+    # The sandbox starts the zygote with LD_BIND_NOW=1: the dynamic linker binds every function at
+    # start, not at its first call in every forked process (setsid, setuid, dup2, ... are first
+    # called there: ~14 page faults per process). Not for candidates' own subprocesses.
+    for name in ("PASSK_DROP_USER", "PASSK_SOLE_TENANT", "PASSK_CONNECT", "PASSK_HIDE", "LD_BIND_NOW"):
         os.environ.pop(name, None)
     lifeline = None
     if connect:

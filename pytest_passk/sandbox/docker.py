@@ -211,6 +211,7 @@ class DockerSandbox(WorkerPool):
             "--env", "HOME=/tmp", "--env", "LANG=C.UTF-8", "--env", "PYTHONDONTWRITEBYTECODE=1",
             "--env", "PYTHONHASHSEED={hashseed}", "--env", f"PASSK_DROP_USER={NOBODY[0]}:{NOBODY[1]}",
             "--env", "PASSK_SOLE_TENANT=1",
+            "--env", "LD_BIND_NOW=1",  # functions bound once in the zygote, not in each candidate process (zygote.main)
         ]
         if engine_is_local():
             # Candidate processes reach their verifier over a Unix socket of its own, mounted read-only

@@ -133,7 +133,7 @@ class LocalSandbox(WorkerPool):
         env = {
             "PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "{hashseed}", "HOME": "/tmp",
-            "LD_BIND_NOW": "1",  # functions bound once in the zygote, not in each candidate process (zygote.warm_up)
+            "LD_BIND_NOW": "1",  # functions bound once in the zygote, not in each candidate process (zygote.main)
             "PASSK_CONNECT": "{socket}",  # each candidate process gets its own connection to the verifier
         }
         if getattr(self, "site", None):
