@@ -187,7 +187,11 @@ for i in range({n}):
 u = os.times()
 print((u.user + u.system + u.children_user + u.children_system - t.user - t.system) / {n} * 1000)
 """
-    return float(subprocess.run(["python3", "-s", "-c", code], capture_output=True, text=True, check=True).stdout)
+    sys.path.insert(0, str(ROOT))
+    from pytest_passk.sandbox.local import NOBODY, candidate_python
+
+    python = candidate_python(NOBODY if os.geteuid() == 0 else None)[0]  # the candidates' interpreter
+    return float(subprocess.run([python, "-s", "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 def pool_startup(workers: int, repeat: int = 3) -> list[float]:
