@@ -483,6 +483,7 @@ DEPENDENT_SUITE = """
     @passk(k=1, n=2, prompt="Write add(a, b).", id="dependent", style="chat")
     def test_dependent(candidate, add, request):
         # the test's own argument, a fixture's and a dynamic look-up: one candidate
+        assert request.node.name == "test_dependent" and request.getfixturevalue("request") is request
         assert request.getfixturevalue("candidate") is candidate
         assert add(2, 3) == 5 and candidate.function("add")(1, 1) == 2
 """

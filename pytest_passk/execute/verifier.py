@@ -64,11 +64,12 @@ class _ItemPlan:
     """What the verifier works out once per item rather than once per run: its hooks (the
     conftests that apply), its parents for teardown, and the test arguments it hands over itself.
 
-    Two kinds of argument need no fixture code: pytest-passk's own ``candidate`` fixture only
-    returns the run's candidate, and a function-scoped ``@pytest.mark.parametrize`` value is the
-    item's own parameter (what pytest's pseudo-fixture returns). Running either through pytest's
-    fixture machinery costs more than a call to the candidate, so the verifier puts their values
-    in place before the setup. A suite that overrides ``candidate`` gets its fixture run as usual,
+    Some arguments need no fixture code: pytest-passk's own ``candidate`` fixture only returns the
+    run's candidate, a function-scoped ``@pytest.mark.parametrize`` value is the item's own
+    parameter (what pytest's pseudo-fixture returns), and ``request`` is the item's request (which
+    ``candidate`` asks for). Running them through pytest's fixture machinery costs more than a call
+    to the candidate (each ``request`` builds a fixture definition and inspects a signature), so
+    the verifier puts their values in place before the setup. A suite that overrides ``candidate`` gets its fixture run as usual,
     and fixtures that request ``candidate`` or a parameter still get them through pytest."""
 
     def __init__(self, item: pytest.Item) -> None:
@@ -77,6 +78,7 @@ class _ItemPlan:
         self.has_request = hasattr(item, "_request")
         self.own_candidate = False
         self.params: dict[str, Any] = {}
+        self.request = self.has_request and "request" in getattr(item, "fixturenames", ())
         info = getattr(item, "_fixtureinfo", None)
         if not self.has_request or info is None:
             return
@@ -288,6 +290,8 @@ class VerifierPlugin:
             item.funcargs.update(plan.params)  # type: ignore[attr-defined]
         if plan.own_candidate:
             item.funcargs["candidate"] = candidate  # type: ignore[attr-defined]
+        if plan.request:
+            item.funcargs["request"] = item._request  # type: ignore[attr-defined]
         try:
             session._setupstate.teardown_exact(item)  # leave the scopes the previous item needed
             try:
