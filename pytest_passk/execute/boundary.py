@@ -357,17 +357,21 @@ class ZygoteLink:
             if not ready:
                 continue
             conn, _ = self.listener.accept()
-            conn.settimeout(5)
-            try:
-                got = b""
-                while len(got) < 8:
-                    chunk = conn.recv(8 - len(got))
-                    if not chunk:
-                        break
-                    got += chunk
+            try:  # the zygote's fork wrote its token as it connected: usually there already
+                got = conn.recv(8, socket.MSG_DONTWAIT)
             except OSError:
                 got = b""
-            conn.settimeout(None)
+            if len(got) < 8:
+                conn.settimeout(5)
+                try:
+                    while len(got) < 8:
+                        chunk = conn.recv(8 - len(got))
+                        if not chunk:
+                            break
+                        got += chunk
+                except OSError:
+                    got = b""
+                conn.settimeout(None)
             if len(got) == 8 and not (got == wire.CONTROL_TOKEN and token != got):
                 self._accepted[got] = conn
                 while len(self._accepted) > 8:  # strangers' connections: drop the oldest
