@@ -23,7 +23,7 @@ forked by a zygote in the sandbox, and only plain data crosses).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, BinaryIO
 
 VERSION = 1
@@ -58,8 +58,11 @@ class ProtocolError(Exception):
     """A peer sent something that is not a message of this protocol."""
 
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder for every message
+
+
 def encode(msg: str, **fields: Any) -> bytes:
-    return json.dumps({"msg": msg, **fields}, separators=(",", ":")).encode() + b"\n"
+    return _dumps({"msg": msg, **fields}).encode() + b"\n"
 
 
 def decode(line: bytes) -> tuple[str, dict[str, Any]]:
@@ -99,7 +102,11 @@ class Job:
     support: str | None = None
 
     def message(self) -> bytes:
-        return encode("job", **asdict(self))
+        # Its fields are plain values: read directly, without asdict's deep copy.
+        return encode("job", **{name: getattr(self, name) for name in _JOB_FIELDS})
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 
 @dataclass

@@ -455,3 +455,89 @@ def test_arguments_sent_as_they_are_only_when_that_is_their_encoding() -> None:
         deep = [deep]
     assert not boundary._is_json((deep,), 0, [wire.MAX_NODES])
     assert not boundary._is_json((list(range(wire.MAX_NODES + 1)),), 0, [wire.MAX_NODES])
+
+
+OVERRIDE_CONFTEST = """
+    import pytest
+
+    @pytest.fixture
+    def candidate(candidate):
+        # an override that wraps pytest-passk's own fixture: the test sees the wrapper's value
+        return {"wrapped": candidate}
+
+    @pytest.fixture
+    def add(request):
+        return request.getfixturevalue("candidate")["wrapped"].function("add")
+"""
+
+OVERRIDE_SUITE = """
+    from pytest_passk import passk
+
+    @passk(k=1, n=2, prompt="Write add(a, b).", id="override", style="chat")
+    def test_override(candidate, add):
+        assert set(candidate) == {"wrapped"}
+        assert add(2, 3) == 5 and candidate["wrapped"].function("add")(1, 1) == 2
+"""
+
+DEPENDENT_SUITE = """
+    import pytest
+    from pytest_passk import passk
+
+    @pytest.fixture
+    def add(candidate):
+        return candidate.function("add")
+
+    @passk(k=1, n=2, prompt="Write add(a, b).", id="dependent", style="chat")
+    def test_dependent(candidate, add, request):
+        # the test's own argument, a fixture's and a dynamic look-up: one candidate
+        assert request.node.name == "test_dependent" and request.getfixturevalue("request") is request
+        assert request.getfixturevalue("candidate") is candidate
+        assert add(2, 3) == 5 and candidate.function("add")(1, 1) == 2
+"""
+
+
+@pytest.mark.parametrize("conftest, suite", [(OVERRIDE_CONFTEST, OVERRIDE_SUITE), (None, DEPENDENT_SUITE)],
+                         ids=["overridden", "requested-by-a-fixture"])
+def test_fixtures_that_override_or_request_the_candidate(pytester: pytest.Pytester, passk_run,
+                                                           conftest: str | None, suite: str) -> None:
+    if conftest is not None:
+        pytester.makeconftest(conftest)
+    pytester.makepyfile(suite)
+    honest, wrong = "def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n"
+    pid = "override" if conftest else "dependent"
+    result = passk_run([(pid, honest), (pid, wrong)], "--passk-runs=1")
+    rec = problem(result.report, pid)
+    assert rec["passed_samples"] == [True, False], rec
+    assert rec["reasons"] == {"passed": 1, "assertion": 1}, rec
+
+
+PARAMETRIZED_SUITE = """
+    import pytest
+    from pytest_passk import passk
+
+    @pytest.fixture
+    def offset(request):
+        return request.param * 100
+
+    @pytest.mark.parametrize("offset", [1], indirect=True)
+    @pytest.mark.parametrize("scale", [10], scope="module")
+    @pytest.mark.parametrize("case", [(2, 3), (4, 5)], ids=["a", "b"])
+    @passk(k=1, n=2, prompt="Write add(a, b).", id=lambda case: "add-%d" % case[0], style="chat")
+    def test_params(candidate, case, scale, offset, request):
+        # direct, module-scoped direct and indirect parameters all arrive as pytest gives them
+        assert request.getfixturevalue("case") == case and isinstance(case, tuple)
+        assert (scale, offset) == (10, 100)
+        add = candidate.function("add")
+        assert add(*case) == case[0] + case[1] and add(scale, offset) == 110
+"""
+
+
+def test_parametrized_arguments_reach_the_test_body(pytester: pytest.Pytester, passk_run) -> None:
+    pytester.makepyfile(PARAMETRIZED_SUITE)
+    honest, wrong = "def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a * b\n"
+    samples = [(pid, code) for pid in ("add-2", "add-4") for code in (honest, wrong)]
+    result = passk_run(samples, "--passk-runs=1")
+    for pid in ("add-2", "add-4"):
+        rec = problem(result.report, pid)
+        assert rec["passed_samples"] == [True, False], rec
+        assert rec["reasons"] == {"passed": 1, "assertion": 1}, rec

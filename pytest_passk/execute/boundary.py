@@ -28,6 +28,11 @@ from typing import Any
 from pytest_passk.execute import zygote as wire
 
 
+#: Requests as compact JSON; one encoder for every request (json.dumps with options builds a new one per call).
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_LENGTH = struct.Struct("!I")
+
+
 class CandidateError(Exception):
     """The candidate cannot be used as the test asked: no such function, a program that does not
     load, a handle compared or used after its run."""
@@ -99,16 +104,19 @@ def _raised(info: Any) -> BaseException:
 class Handle:
     """An object that is not data and stays in the candidate's process."""
 
-    __slots__ = ("_proc", "_ref", "_type")
+    __slots__ = ("_proc", "_ref", "_type", "_call")
 
     def __init__(self, proc: CandidateProcess, ref: dict[str, Any], type_name: str) -> None:
         object.__setattr__(self, "_proc", proc)
         object.__setattr__(self, "_ref", ref)
         object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_call", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        return self._proc.call(self._ref, args, kwargs)
+        if self._call is None:  # what every call request to this object starts with
+            object.__setattr__(self, "_call", _call_prefix(self._ref))
+        return self._proc.call(self._ref, args, kwargs, self._call)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -349,17 +357,21 @@ class ZygoteLink:
             if not ready:
                 continue
             conn, _ = self.listener.accept()
-            conn.settimeout(5)
-            try:
-                got = b""
-                while len(got) < 8:
-                    chunk = conn.recv(8 - len(got))
-                    if not chunk:
-                        break
-                    got += chunk
+            try:  # the zygote's fork wrote its token as it connected: usually there already
+                got = conn.recv(8, socket.MSG_DONTWAIT)
             except OSError:
                 got = b""
-            conn.settimeout(None)
+            if len(got) < 8:
+                conn.settimeout(5)
+                try:
+                    while len(got) < 8:
+                        chunk = conn.recv(8 - len(got))
+                        if not chunk:
+                            break
+                        got += chunk
+                except OSError:
+                    got = b""
+                conn.settimeout(None)
             if len(got) == 8 and not (got == wire.CONTROL_TOKEN and token != got):
                 self._accepted[got] = conn
                 while len(self._accepted) > 8:  # strangers' connections: drop the oldest
@@ -455,11 +467,14 @@ class CandidateProcess:
             pass  # the process is gone: reading its reply says how
         self._unsent = b""
 
-    def request(self, req: dict[str, Any]) -> Any:
+    def request(self, req: dict[str, Any] | bytes) -> Any:
+        """Send ``req`` (a request, or its JSON) and return the decoded answer."""
         __tracebackhide__ = True
-        self._spawn()
-        self._check_exit()
-        data = json.dumps(req, separators=(",", ":")).encode()
+        if not self.spawned:
+            self._spawn()
+        if self.exit is not None:
+            self._check_exit()
+        data = req if type(req) is bytes else _dumps(req).encode()
         if self.conn is not None:
             self._send_direct(data)
             return self._answer(self._direct_reply())
@@ -530,10 +545,12 @@ class CandidateProcess:
                     chunk = os.read(fd, 1 << 16)
                 except OSError:
                     chunk = b""
-                if chunk:
-                    self._buf += chunk
-                else:
+                if not chunk:
                     eof = True
+                elif not self._buf and len(chunk) >= 4 and _LENGTH.unpack_from(chunk)[0] == len(chunk) - 4:
+                    return chunk[4:]  # the usual case: exactly one whole reply
+                else:
+                    self._buf += chunk
             elif control in ready:
                 if not self.link.feed():
                     self.lost_zygote = True
@@ -557,17 +574,21 @@ class CandidateProcess:
                 else:
                     self.link.exits[run] = payload
 
-    def call(self, ref: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, ref: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+             prefix: bytes | None = None) -> Any:
         __tracebackhide__ = True
         try:
             if not kwargs and _is_json(args, 0, [wire.MAX_NODES]):
-                a, k = list(args), None  # its own encoding (the usual call: numbers, strings, lists)
+                # Its own encoding (the usual call: numbers, strings, lists), written straight
+                # after the request's fixed part (``{"op":"call",...,"k":null,"a":``).
+                req: dict[str, Any] | bytes = (prefix or _call_prefix(ref)) + _dumps(args).encode() + b"}"
             else:
                 a = wire.encode(list(args), _handles_out(self))
                 k = wire.encode(dict(kwargs), _handles_out(self)) if kwargs else None
+                req = {"op": "call", "a": a, "k": k, **ref}
         except wire.NotData as exc:
             raise CandidateError(f"arguments to the candidate must be plain data: {exc}") from None
-        value = self.request({"op": "call", "a": a, "k": k, **ref})
+        value = self.request(req)
         self.calls += 1
         self.digest.update(_canonical(value).encode(errors="surrogatepass") + b"\0")
         return value
@@ -698,6 +719,12 @@ def _is_json(values: tuple[Any, ...] | list[Any], depth: int, budget: list[int])
         if not wire.is_plain_scalar(v) and (type(v) is not list or not _is_json(v, depth + 1, budget)):
             return False
     return True
+
+
+def _call_prefix(ref: dict[str, Any]) -> bytes:
+    """The start of a call request to ``ref`` whose arguments follow as a JSON list (and ``}``)."""
+    return b'{"op":"call",' + b"".join(_dumps(k).encode() + b":" + _dumps(v).encode() + b","
+                                      for k, v in ref.items()) + b'"k":null,"a":'
 
 
 def _handles_out(proc: CandidateProcess) -> Any:

@@ -60,6 +60,55 @@ class _Parents:
         return self._chain
 
 
+class _ItemPlan:
+    """What the verifier works out once per item rather than once per run: its hooks (the
+    conftests that apply), its parents for teardown, and the test arguments it hands over itself.
+
+    Some arguments need no fixture code: pytest-passk's own ``candidate`` fixture only returns the
+    run's candidate, a function-scoped ``@pytest.mark.parametrize`` value is the item's own
+    parameter (what pytest's pseudo-fixture returns), and ``request`` is the item's request (which
+    ``candidate`` asks for). Running them through pytest's fixture machinery costs more than a call
+    to the candidate (each ``request`` builds a fixture definition and inspects a signature), so
+    the verifier puts their values in place before the setup. A suite that overrides ``candidate`` gets its fixture run as usual,
+    and fixtures that request ``candidate`` or a parameter still get them through pytest."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.hooks = item.ihook
+        self.parents = _Parents(item)
+        self.has_request = hasattr(item, "_request")
+        self.own_candidate = False
+        self.params: dict[str, Any] = {}
+        self.request = self.has_request and "request" in getattr(item, "fixturenames", ())
+        info = getattr(item, "_fixtureinfo", None)
+        if not self.has_request or info is None:
+            return
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        for name in info.argnames:
+            defs = info.name2fixturedefs.get(name)
+            if not defs:
+                continue
+            func = defs[-1].func
+            if name == "candidate" and func is _candidate_function():
+                self.own_candidate = True
+            elif (name in params and func is _direct_param and len(defs) == 1
+                  and defs[-1].scope == "function"):
+                self.params[name] = params[name]
+
+
+def _candidate_function() -> Any:
+    from pytest_passk import plugin
+
+    fixture = plugin.candidate
+    unwrap = getattr(fixture, "_get_wrapped_function", None)
+    return unwrap() if unwrap is not None else getattr(fixture, "__wrapped__", fixture)
+
+
+try:  # the function behind pytest's pseudo-fixture for a directly parametrized argument
+    from _pytest.python import get_direct_param_fixture_func as _direct_param
+except ImportError:  # another pytest: its parameters go through its fixtures as before
+    _direct_param = object()
+
+
 class VerifierPlugin:
     """The pytest plugin of a verifier process: serves jobs instead of running the test loop."""
 
@@ -83,6 +132,7 @@ class VerifierPlugin:
         self.links = [ZygoteLink(argv, env, f"{self.label} zygote {z}", index=z)
                       for z in range(max(1, int(init.get("zygotes", 1))))]
         self._turn = 0
+        self._plans: dict[str, _ItemPlan] = {}
         self._last_zygote: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.posture_check = init.get("posture_check")
 
@@ -226,20 +276,29 @@ class VerifierPlugin:
                               timeout=job.timeout, index=job.index, process=proc)
         item.config.stash[candidate_key] = candidate
         run = self.current = _Run()
-        hooks = item.ihook
+        plan = self._plans.get(item.nodeid)
+        if plan is None:
+            plan = self._plans[item.nodeid] = _ItemPlan(item)
+        hooks = plan.hooks
         # The test body is trusted but may hang on its own: an alarm bounds the whole run.
         signal.setitimer(signal.ITIMER_REAL, job.timeout * (1 + protocol.MAX_EXTENSIONS) + GRACE / 2)
         # As pytest's runtestprotocol does for an item: a fresh request (fixture values) each run.
-        has_request = hasattr(item, "_request")
+        has_request = plan.has_request
         if has_request and not item._request:  # type: ignore[attr-defined]
             item._initrequest()  # type: ignore[attr-defined]
+        if plan.params:
+            item.funcargs.update(plan.params)  # type: ignore[attr-defined]
+        if plan.own_candidate:
+            item.funcargs["candidate"] = candidate  # type: ignore[attr-defined]
+        if plan.request:
+            item.funcargs["request"] = item._request  # type: ignore[attr-defined]
         try:
             session._setupstate.teardown_exact(item)  # leave the scopes the previous item needed
             try:
                 hooks.pytest_runtest_setup(item=item)
                 hooks.pytest_runtest_call(item=item)
             finally:
-                hooks.pytest_runtest_teardown(item=item, nextitem=_Parents(item))
+                hooks.pytest_runtest_teardown(item=item, nextitem=plan.parents)
                 if has_request:
                     item._request = False  # type: ignore[attr-defined]
                     item.funcargs = None  # type: ignore[attr-defined]
