@@ -19,18 +19,12 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
 from typing import Any
 
 from pytest_passk.execute import zygote as wire
-
-
-#: Requests as compact JSON; one encoder for every request (json.dumps with options builds a new one per call).
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-_LENGTH = struct.Struct("!I")
 
 
 class CandidateError(Exception):
@@ -457,12 +451,12 @@ class CandidateProcess:
         limits = {k: self.spec[k] for k in ("timeout", "memory", "output_cap") if k in self.spec}
         self.link.send(wire.SPAWN, self.run, json.dumps(limits).encode())
         spec = json.dumps(self.spec).encode()
-        self._unsent = struct.pack("!I", len(spec)) + spec  # goes with the first request, in one write
+        self._unsent = wire.LENGTH.pack(len(spec)) + spec  # goes with the first request, in one write
 
     def _send_direct(self, data: bytes) -> None:
         assert self.conn is not None
         try:
-            self.conn.sendall(self._unsent + struct.pack("!I", len(data)) + data)
+            self.conn.sendall(self._unsent + wire.LENGTH.pack(len(data)) + data)
         except OSError:
             pass  # the process is gone: reading its reply says how
         self._unsent = b""
@@ -474,7 +468,7 @@ class CandidateProcess:
             self._spawn()
         if self.exit is not None:
             self._check_exit()
-        data = req if type(req) is bytes else _dumps(req).encode()
+        data = req if type(req) is bytes else wire.COMPACT_JSON(req).encode()
         if self.conn is not None:
             self._send_direct(data)
             return self._answer(self._direct_reply())
@@ -517,7 +511,7 @@ class CandidateProcess:
         eof = False
         while True:
             if len(self._buf) >= 4:
-                (length,) = struct.unpack_from("!I", self._buf)
+                (length,) = wire.LENGTH.unpack_from(self._buf)
                 if length > wire.MAX_FRAME:
                     self._fail("malformed", f"the candidate sent a reply of {length} bytes")
                 if len(self._buf) >= 4 + length:
@@ -547,7 +541,7 @@ class CandidateProcess:
                     chunk = b""
                 if not chunk:
                     eof = True
-                elif not self._buf and len(chunk) >= 4 and _LENGTH.unpack_from(chunk)[0] == len(chunk) - 4:
+                elif not self._buf and len(chunk) >= 4 and wire.LENGTH.unpack_from(chunk)[0] == len(chunk) - 4:
                     return chunk[4:]  # the usual case: exactly one whole reply
                 else:
                     self._buf += chunk
@@ -581,7 +575,7 @@ class CandidateProcess:
             if not kwargs and _is_json(args, 0, [wire.MAX_NODES]):
                 # Its own encoding (the usual call: numbers, strings, lists), written straight
                 # after the request's fixed part (``{"op":"call",...,"k":null,"a":``).
-                req: dict[str, Any] | bytes = (prefix or _call_prefix(ref)) + _dumps(args).encode() + b"}"
+                req: dict[str, Any] | bytes = (prefix or _call_prefix(ref)) + wire.COMPACT_JSON(args).encode() + b"}"
             else:
                 a = wire.encode(list(args), _handles_out(self))
                 k = wire.encode(dict(kwargs), _handles_out(self)) if kwargs else None
@@ -723,7 +717,7 @@ def _is_json(values: tuple[Any, ...] | list[Any], depth: int, budget: list[int])
 
 def _call_prefix(ref: dict[str, Any]) -> bytes:
     """The start of a call request to ``ref`` whose arguments follow as a JSON list (and ``}``)."""
-    return b'{"op":"call",' + b"".join(_dumps(k).encode() + b":" + _dumps(v).encode() + b","
+    return b'{"op":"call",' + b"".join(wire.COMPACT_JSON(k).encode() + b":" + wire.COMPACT_JSON(v).encode() + b","
                                       for k, v in ref.items()) + b'"k":null,"a":'
 
 

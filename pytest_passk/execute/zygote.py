@@ -54,6 +54,10 @@ import string  # noqa: F401
 import typing  # noqa: F401
 
 HEADER = struct.Struct("!BII")
+#: The length before every request and reply between a candidate process and the verifier.
+LENGTH = struct.Struct("!I")
+#: Compact JSON, one encoder for every request and reply (``json.dumps`` with options builds one per call).
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
 SPAWN, REQ, END, READY, REPLY, EXIT, SPARE = 1, 2, 3, 10, 11, 12, 13
 CONTROL_TOKEN = b"\0" * 8  #: what the zygote's own control connection says first
 #: Largest frame either side accepts; a bigger reply fails the run.
@@ -288,11 +292,9 @@ def _describe_exception(exc):
             "message": message[:4000], "traceback": text[-8000:]}
 
 
-#: Built once in the zygote, not in every candidate process (``json.dumps`` with separators builds an
-#: encoder per call; ``json.loads`` of bytes detects the encoding and matches whitespace first).
-_REPLY_JSON = json.JSONEncoder(separators=(",", ":")).encode
+#: Built once in the zygote, not in every candidate process (``json.loads`` of bytes detects the
+#: encoding and matches whitespace first).
 _SCAN_JSON = json.decoder.JSONDecoder().scan_once
-_LENGTH = struct.Struct("!I")
 
 
 def _request(payload):
@@ -339,10 +341,10 @@ class Candidate:
 
     def reply(self, **fields):
         try:
-            data = _REPLY_JSON(fields).encode()
+            data = COMPACT_JSON(fields).encode()
         except (TypeError, ValueError) as exc:
             data = json.dumps({"raised": _describe_exception(exc)}).encode()
-        write_all(self.rep_fd, _LENGTH.pack(len(data)) + data)
+        write_all(self.rep_fd, LENGTH.pack(len(data)) + data)
 
     def keep(self, obj):
         """An object that is not data stays here; the test gets a handle to it."""
@@ -375,7 +377,7 @@ class Candidate:
         buf = self.req_buf
         while True:
             if len(buf) >= 4:
-                (length,) = _LENGTH.unpack_from(buf)
+                (length,) = LENGTH.unpack_from(buf)
                 if len(buf) >= 4 + length:
                     payload = bytes(buf[4:4 + length])
                     del buf[:4 + length]
@@ -730,7 +732,7 @@ def warm_up():
     namespace = {"__name__": "warm_up"}
     exec(compile(spec["code"], "warm-up.py", "exec"), namespace)
     value = namespace["process"]([0.25, 0.75, 0.5], threshold=0.6)
-    json.dumps({"v": encode([value, (1, 2.5), {"k": {1, 2}}, b"x", None])}, separators=(",", ":"))
+    COMPACT_JSON({"v": encode([value, (1, 2.5), {"k": {1, 2}}, b"x", None])})
     namespace.clear()
     # A candidate process's own path, many times over: its code objects are then quickened and
     # specialized here, once, instead of being written to (and so copied) in every forked process.
@@ -744,11 +746,11 @@ def warm_up():
              {"op": "call", "h": 0, "a": [[1, 2]], "k": None},
              {"op": "call", "name": "nothing", "a": [], "k": None}]
     for _ in range(10):
-        frames = [json.dumps(spec).encode()] + [json.dumps(c, separators=(",", ":")).encode() for c in calls]
+        frames = [json.dumps(spec).encode()] + [COMPACT_JSON(c).encode() for c in calls]
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         try:
-            write_all(req_w, b"".join(struct.pack("!I", len(f)) + f for f in frames))
+            write_all(req_w, b"".join(LENGTH.pack(len(f)) + f for f in frames))
             os.close(req_w)
             req_w = None
             cand = Candidate(None, req_r, rep_w)
@@ -1317,7 +1319,7 @@ class Zygote:
         if spare.req_w is not None:  # relay: the zygote passes the spec on; direct: the verifier sends it
             data = json.dumps(spec).encode()
             try:
-                write_all(spare.req_w, struct.pack("!I", len(data)) + data)
+                write_all(spare.req_w, LENGTH.pack(len(data)) + data)
             except OSError:
                 pass  # the process died: the run's first request learns it
 
@@ -1326,7 +1328,7 @@ class Zygote:
         r.outstanding += 1
         if r.status is None and r.failure is None and r.req_w is not None:
             try:
-                write_all(r.req_w, struct.pack("!I", len(payload)) + payload)
+                write_all(r.req_w, LENGTH.pack(len(payload)) + payload)
             except OSError:
                 pass
 
@@ -1335,7 +1337,7 @@ class Zygote:
         r = self.run
         buf = r.rep.buf
         while len(buf) >= 4:
-            (length,) = struct.unpack_from("!I", buf)
+            (length,) = LENGTH.unpack_from(buf)
             if length > MAX_FRAME:
                 r.failure = ("malformed", "the candidate sent a reply of %d bytes" % length)
                 return
