@@ -17,15 +17,11 @@ def zygote_source() -> str:
 #: How a sandbox starts the zygote: ``python3 -c BOOTSTRAP SOURCE``. Python keeps the syntax tree of
 #: a ``-c`` program (~5 MB for the zygote's) until that program returns, which the zygote never does:
 #: every candidate process would inherit it, and fork and exit copy and tear down its pages. The
-#: bootstrap compiles the source itself, so that tree is freed before the zygote runs.
+#: bootstrap compiles the source itself, so that tree is freed before the zygote runs (and handed
+#: back to the system with everything else start-up freed, once the zygote has warmed up: Zygote.serve).
 ZYGOTE_BOOTSTRAP = """
 import sys
 _passk_code = compile(sys.argv.pop(1), "<string>", "exec")
-try:  # what compiling took goes back to the system (glibc), not into every candidate process
-    import ctypes
-    ctypes.CDLL(None).malloc_trim(0)
-except (ImportError, OSError, AttributeError):
-    pass
 exec(_passk_code)
 """
 

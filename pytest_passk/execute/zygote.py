@@ -728,7 +728,7 @@ def warm_up():
     (:class:`Candidate` serving requests over pipes). The first compile in a process costs
     about four times a later one (in a forked child: 1.6 ms and ~285 copied pages against 0.4 ms and
     ~135), and each candidate process would otherwise pay that first time again."""
-    spec = json.loads(json.dumps({"code": _WARM_UP, "timeout": 3.0, "memory": None, "output_cap": 16384}))
+    spec = _request(json.dumps({"code": _WARM_UP, "timeout": 3.0, "memory": None, "output_cap": 16384}).encode())
     namespace = {"__name__": "warm_up"}
     exec(compile(spec["code"], "warm-up.py", "exec"), namespace)
     value = namespace["process"]([0.25, 0.75, 0.5], threshold=0.6)
