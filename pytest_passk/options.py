@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_passk.sandbox import usable_cpus
 
 # (flag, ini type, default, help); every flag has the ini twin ``passk_<name>``.
 _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
@@ -40,7 +41,10 @@ _OPTIONS: list[tuple[str, str, Any, str, dict[str, Any]]] = [
      "from --passk-image; local: a folder on their import path)", {"action": "append"}),
     ("ray", "string", None, "execute on the nodes of a running Ray cluster at ADDRESS (auto: the local one; "
      "needs pytest-passk[ray]): each node runs --passk-sandbox with as many workers as it has CPUs", {}),
-    ("workers", "string", None, "number of sandbox workers (default: number of CPU cores)", {}),
+    ("workers", "string", None, "number of sandbox workers (default: the CPU cores this process may use)", {}),
+    ("affinity", "string", "auto", "auto: with one sandbox worker per usable CPU core, each worker (its test "
+     "bodies, zygotes and candidate processes) keeps to a core of its own, so a call to the candidate and its "
+     "answer switch processes on one core instead of waking another; off: the OS places them", {}),
     ("runs", "string", "2", "runs of each distinct candidate; disagreeing runs mark it flaky", {}),
     ("timeout", "string", "10", "wall-clock seconds per candidate run (the marker's timeout= wins)", {}),
     ("memory", "string", "2GiB", "address-space limit per candidate run, e.g. 512MiB, 2GiB", {}),
@@ -150,6 +154,7 @@ class Settings:
     reference_runs: int = 3
     confirm: int = 6
     candidate_packages: list[str] = field(default_factory=list)
+    affinity: str = "auto"
 
     @property
     def active(self) -> bool:
@@ -179,6 +184,9 @@ class Settings:
         if style not in ("auto", "completion", "chat"):
             raise _bad("style", style, "use auto, completion or chat")
         sandbox = _raw(config, "sandbox") or "docker"
+        affinity = _raw(config, "affinity") or "auto"
+        if affinity not in ("auto", "off"):
+            raise _bad("affinity", affinity, "use auto (a CPU core per worker when there is one for each) or off")
         flaky = _raw(config, "flaky") or "fail"
         if flaky not in ("fail", "pass"):
             raise _bad("flaky", flaky, "use fail (flaky candidates count as failed) or pass")
@@ -225,7 +233,8 @@ class Settings:
             vllm_args=vllm_args,
             sandbox=sandbox,
             image=_raw(config, "image") or "auto",
-            workers=number("workers", int, 1, "use a positive integer") or (os.cpu_count() or 1),
+            workers=number("workers", int, 1, "use a positive integer") or len(usable_cpus()),
+            affinity=affinity,
             runs=number("runs", int, 1, "use a positive integer"),
             timeout=number("timeout", float, 0.001, "use a positive number of seconds"),
             memory=memory,

@@ -59,6 +59,7 @@ def make_sandbox(config: pytest.Config, settings: Settings) -> Sandbox:
         zygotes=settings.runs,
         candidate_packages=settings.candidate_packages,
         options=options,
+        affinity=settings.affinity,
     ))
 
 

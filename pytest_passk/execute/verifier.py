@@ -407,6 +407,11 @@ def main() -> int:
         name, init = protocol.decode(line)
         if name != "init" or init.get("version") != protocol.VERSION:
             raise protocol.ProtocolError(f"expected init of version {protocol.VERSION}, got {name} {init.get('version')}")
+        if init.get("cpu") is not None:  # this worker's CPU (sandbox.worker_cpu): its zygotes inherit it
+            try:
+                os.sched_setaffinity(0, {int(init["cpu"])})
+            except (AttributeError, OSError):
+                pass  # the CPU went away, or no affinity here: run wherever the OS puts us
         os.chdir(init["invocation_dir"])
         files = sorted({n.split("::", 1)[0] for n in init.get("nodeids", [])})
         rootdir = init.get("rootdir") or init["invocation_dir"]

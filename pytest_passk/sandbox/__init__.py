@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -36,6 +37,32 @@ class SandboxSettings:
     candidate_packages: list[str] = field(default_factory=list)
     #: Settings of a sandbox that wraps another (e.g. the Ray sandbox's address and inner sandbox).
     options: dict[str, str] = field(default_factory=dict)
+    #: ``auto``: with one worker per usable CPU, each worker keeps to its own CPU
+    #: (:func:`worker_cpu`); ``off``: the OS places the processes (``--passk-affinity``).
+    affinity: str = "auto"
+
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity mask: a cpuset or ``taskset`` may narrow it)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no sched_getaffinity on this platform
+        return list(range(os.cpu_count() or 1))
+
+
+def worker_cpu(settings: SandboxSettings, index: int) -> int | None:
+    """The CPU worker ``index`` keeps to (its verifier, zygotes and candidate processes), or None.
+
+    Under ``affinity="auto"``, when there are exactly as many workers as usable CPUs (the default),
+    worker ``i`` runs on the ``i``-th CPU. A test body and its candidate hand the turn back and forth
+    on every call: on one CPU that is a switch between two processes, across two it is a wake-up of
+    the other CPU, which on a virtual machine costs several times more (measured in the README's
+    Performance section). With fewer workers than CPUs nothing is pinned: the spare CPUs take the
+    zygotes' clean-up, in parallel with the next run."""
+    cpus = usable_cpus()
+    if settings.affinity != "auto" or len(cpus) < 2 or settings.workers != len(cpus):
+        return None
+    return cpus[index % len(cpus)]
 
 
 class Sandbox(ABC):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_passk.execute import zygote_args
-from pytest_passk.sandbox import NOBODY, SandboxError
+from pytest_passk.sandbox import NOBODY, SandboxError, worker_cpu
 from pytest_passk.sandbox.pool import WorkerPool
 
 OFFLINE_IMAGE = "pytest-passk/python:bookworm"
@@ -213,6 +213,9 @@ class DockerSandbox(WorkerPool):
             "--env", "PASSK_SOLE_TENANT=1",
             "--env", "LD_BIND_NOW=1",  # functions bound once in the zygote, not in each candidate process (zygote.main)
         ]
+        cpu = worker_cpu(self.settings, index)
+        if cpu is not None and engine_is_local():  # the worker's CPU (its verifier keeps to it too)
+            args += ["--cpuset-cpus", str(cpu)]
         if engine_is_local():
             # Candidate processes reach their verifier over a Unix socket of its own, mounted read-only
             # (a socket on a read-only mount still connects; only the zygote, root in the container,

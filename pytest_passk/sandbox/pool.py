@@ -23,7 +23,7 @@ from typing import Any
 
 from pytest_passk import protocol
 from pytest_passk.protocol import Job, RunResult
-from pytest_passk.sandbox import Sandbox, SandboxError
+from pytest_passk.sandbox import Sandbox, SandboxError, worker_cpu
 
 #: Seconds a worker may take beyond a job's own timeout before the host gives up on it.
 GRACE = 20.0
@@ -135,7 +135,7 @@ class WorkerPool(Sandbox):
             "version": protocol.VERSION, "args": s.pytest_args, "invocation_dir": s.invocation_dir,
             "rootdir": s.rootdir, "nodeids": self._nodeids, "output_cap": s.output_cap,
             "label": f"{self.name}-{index}", "zygote_argv": argv, "zygote_env": env,
-            "zygotes": max(1, min(self.settings.zygotes, 2)),
+            "zygotes": max(1, min(self.settings.zygotes, 2)), "cpu": worker_cpu(s, index),
         }
 
     def start(self, nodeids: list[str]) -> None:
