@@ -213,10 +213,10 @@ class DockerSandbox(WorkerPool):
             "--env", "PASSK_SOLE_TENANT=1",
             "--env", "LD_BIND_NOW=1",  # functions bound once in the zygote, not in each candidate process (zygote.main)
         ]
-        cpu = worker_cpu(self.settings, index)
-        if cpu is not None and engine_is_local():  # the worker's CPU (its verifier keeps to it too)
-            args += ["--cpuset-cpus", str(cpu)]
         if engine_is_local():
+            cpu = worker_cpu(self.settings, index)
+            if cpu is not None:  # the worker's CPU (its verifier keeps to it too): this host's numbering
+                args += ["--cpuset-cpus", str(cpu)]
             # Candidate processes reach their verifier over a Unix socket of its own, mounted read-only
             # (a socket on a read-only mount still connects; only the zygote, root in the container,
             # may use it). A remote engine cannot see this host's files: the zygote relays instead.
