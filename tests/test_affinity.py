@@ -30,7 +30,26 @@ CPUS = usable_cpus()
 several = pytest.mark.skipif(len(CPUS) < 2, reason="one usable CPU: there is nothing to pin")
 
 
-def placements(box_class: type, tmp_path: Path, workers: int, affinity: str = "auto") -> list[dict]:
+#: The attack: a candidate asks for every CPU of the host (to burn the other workers' cores, where
+#: their test bodies and candidates run), then spins a while and notes each CPU it finds itself on.
+ESCAPE = """import os, time
+
+def where():
+    try:
+        os.sched_setaffinity(0, range(os.cpu_count()))
+    except OSError:
+        pass
+    seen = set()
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        with open("/proc/self/stat") as fh:
+            seen.add(int(fh.read().rsplit(")", 1)[1].split()[36]))  # field 39: the CPU it last ran on
+    return sorted(os.sched_getaffinity(0)) + [cpu for cpu in sorted(seen) if cpu not in os.sched_getaffinity(0)]
+"""
+
+
+def placements(box_class: type, tmp_path: Path, workers: int, affinity: str = "auto",
+               code: str = CODE) -> list[dict]:
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "test_where.py").write_text(f"OUT = {str(out)!r}\n" + SUITE)
@@ -40,7 +59,7 @@ def placements(box_class: type, tmp_path: Path, workers: int, affinity: str = "a
     try:
         for i in range(6 * workers):
             box.submit(Job(id=i, nodeid="test_where.py::test_where", problem_id="p", index=0, prompt="",
-                           text="", code=CODE, timeout=30, run=i))
+                           text="", code=code, timeout=30, run=i))
         results = [box.next_result(120) for _ in range(6 * workers)]
     finally:
         box.close()
@@ -95,3 +114,12 @@ def test_a_bad_affinity_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--passk-sandbox=local", "--passk-affinity=all")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--passk-affinity='all' is not valid: use auto*or off*"])
+
+
+@several
+@pytest.mark.docker
+def test_a_docker_candidate_cannot_leave_its_workers_cpu(tmp_path: Path) -> None:
+    """The attack: each candidate asks for every CPU and spins; the container's cpuset keeps it to
+    its worker's, so it never runs where another worker's test bodies and candidates do."""
+    need_docker()
+    assert_one_cpu_per_worker(placements(DockerSandbox, tmp_path, workers=len(CPUS), code=ESCAPE))
